@@ -1,0 +1,1 @@
+"""The clinician API: alerts, patients, readings, FHIR export, live stream, dashboard."""

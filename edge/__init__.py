@@ -1,0 +1,1 @@
+"""The gateway agent: reads BLE health devices and sends every reading over MQTT."""

@@ -1,0 +1,1 @@
+"""Ingest: MQTT consumer, validation, batch writer, schema migrations, dead letters."""

@@ -1,0 +1,1 @@
+"""Simulated devices (GATT level), physiology, the emulated bleak backend and fleets."""
