@@ -57,9 +57,8 @@ def _signed(value: int, bits: int) -> int:
 def _scale(mantissa: int, exponent: int) -> float:
     # Dividing two exact integers rounds once, so 365e-1 is exactly the double nearest 36.5
     # (multiplying by 0.1 would round twice and give 36.50000000000001 for some mantissas).
-    if exponent >= 0:
-        return float(mantissa * 10**exponent)
-    return mantissa / 10**-exponent
+    power: int = 10 ** abs(exponent)
+    return float(mantissa * power) if exponent >= 0 else mantissa / power
 
 
 def sfloat_from_raw(raw: int) -> float | None:

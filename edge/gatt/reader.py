@@ -20,8 +20,7 @@ class PacketReader:
     def take(self, size: int, what: str) -> bytes:
         if self.remaining < size:
             raise MalformedPacket(
-                f"truncated: {what} needs {size} bytes at offset {self._pos}, "
-                f"{self.remaining} left"
+                f"truncated: {what} needs {size} bytes at offset {self._pos}, {self.remaining} left"
             )
         chunk = self._data[self._pos : self._pos + size]
         self._pos += size
