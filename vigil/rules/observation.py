@@ -1,0 +1,70 @@
+"""What a rule sees of a reading: metric, value, time, quality flags and origin."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vigil.messages import Origin, Reading
+from vigil.metrics import Metric
+from vigil.quality import QUESTIONABLE, QualityFlag
+
+
+def require_aware(name: str, value: datetime) -> datetime:
+    """Rules compare instants; a naive datetime has no instant, so it is refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    metric: Metric
+    value: float
+    measured_at: datetime
+    quality: frozenset[QualityFlag] = field(default_factory=frozenset)
+    origin: Origin = Origin.LIVE
+    # The reading id, when known: lets history and a batch overlap without double counting.
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric(self.metric))
+        object.__setattr__(self, "origin", Origin(self.origin))
+        object.__setattr__(self, "quality", frozenset(QualityFlag(f) for f in self.quality))
+        if isinstance(self.value, bool) or not isinstance(self.value, int | float):
+            raise ValueError(f"{self.metric.value} value must be a number, not {self.value!r}")
+        if not math.isfinite(self.value):
+            raise ValueError(f"{self.metric.value} value must be a finite number")
+        object.__setattr__(self, "value", float(self.value))
+        require_aware("measured_at", self.measured_at)
+
+    @property
+    def questionable(self) -> bool:
+        """Carries a flag that forbids it from opening, raising or clearing an alert."""
+        return not self.quality.isdisjoint(QUESTIONABLE)
+
+    @property
+    def questionable_flags(self) -> list[str]:
+        return sorted(flag.value for flag in self.quality & QUESTIONABLE)
+
+    @property
+    def late(self) -> bool:
+        return self.origin is Origin.LATE
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        if self.id is not None:
+            return ("id", self.id)
+        return ("value", self.metric, self.measured_at, self.value)
+
+    @classmethod
+    def from_reading(cls, reading: Reading) -> Observation:
+        return cls(
+            metric=reading.metric,
+            value=reading.value,
+            measured_at=reading.measured_at,
+            quality=frozenset(reading.quality),
+            origin=reading.origin,
+            id=reading.id,
+        )
