@@ -1,0 +1,1 @@
+"""Built-in scenarios shipped with the simulator (TOML files, read by ``loader.py``)."""
