@@ -1,0 +1,168 @@
+"""The writer's in-transaction hook: evaluate alert rules on exactly the readings a flush
+inserted, and write the decisions in the same transaction.
+
+An alert therefore exists if and only if the readings behind it were committed
+(ARCHITECTURE.md decision 7): a crash before the commit loses both and the broker redelivers;
+a redelivery after it inserts no reading, so nothing reaches this hook and nothing is raised
+twice. Late backfill is evaluated for the record, and the lifecycle never pages for it.
+
+Per flush, whatever its size: one statement creating missing rule_state rows, one locking the
+patients and reading their settings, one locking their live alerts, one for the stored
+history the triggered rules need, then the writes (rule_state in one statement, alert changes
+in one pipeline). No query runs per reading.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from ingest.alerting import persist, store
+from ingest.alerting.persist import AlertChange, Trigger
+from ingest.alerting.rulesets import history_metrics
+from ingest.alerting.store import HistoryRequest, PatientRules
+from ingest.writer import NewReading
+from vigil.metrics import CATALOGUE, Metric
+from vigil.rules import (
+    AlertState,
+    Evaluation,
+    Observation,
+    RuleState,
+    Transition,
+    decide_all,
+    evaluate_readings,
+)
+
+log = logging.getLogger("vigil.ingest.alerting")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class HookStats:
+    flushes: int = 0
+    readings: int = 0
+    patients: int = 0
+    alert_changes: int = 0
+    pages: int = 0
+    # Patients whose evaluation raised (a bug): their readings are stored, alerting skipped.
+    failures: int = 0
+
+
+@dataclass(slots=True)
+class Outcome:
+    state: RuleState
+    transitions: list[Transition]
+    triggers: dict[tuple[Metric, datetime], Observation]
+
+
+class AlertingHook:
+    """ingest.writer.InsertHook: plug into BatchWriter/Consumer (`vigil ingest` does)."""
+
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self.clock = clock
+        self.stats = HookStats()
+
+    def on_inserted(self, cursor: psycopg.Cursor[Any], rows: Sequence[NewReading]) -> None:
+        if not rows:
+            return
+        now = self.clock()
+        batch: dict[int, list[Observation]] = {}
+        for row in rows:
+            batch.setdefault(row.patient_id, []).append(Observation.from_reading(row.reading))
+        patients = store.lock_patients(cursor, list(batch))
+        alerts = store.live_alerts(cursor, list(patients))
+        relevant = {
+            pid: [o for o in batch[pid] if o.metric in p.rules.evaluated]
+            for pid, p in patients.items()
+        }
+        history = store.load_history(cursor, [
+            request for pid, p in patients.items() if relevant[pid]
+            for request in history_requests(p, relevant[pid])])
+
+        states: dict[int, RuleState] = {}
+        changes: list[AlertChange] = []
+        for pid, patient in patients.items():
+            if not relevant[pid]:
+                continue
+            live = {key: a.alert for key, a in alerts.get(pid, {}).items()}
+            try:
+                outcome = evaluate(patient, relevant[pid], history.get(pid, []), live, now)
+            except Exception:
+                # A bug in the rules must not stop ingest or lose readings: store them,
+                # leave this patient's alert state untouched, and say so loudly.
+                self.stats.failures += 1
+                log.exception("alert evaluation failed; readings stored without alerting",
+                              extra={"fields": {"patient_id": pid}})
+                continue
+            if outcome.state != patient.state:
+                states[pid] = outcome.state
+            for t in persist.significant(outcome.transitions):
+                changes.append(AlertChange(pid, t, trigger_of(t.evaluation, outcome.triggers)))
+        store.save_states(cursor, states)
+        persist.apply(cursor, changes)
+        s = self.stats
+        s.flushes += 1
+        s.readings += len(rows)
+        s.patients += len(patients)
+        s.alert_changes += len(changes)
+        s.pages += sum(1 for c in changes if c.transition.page)
+
+
+def history_requests(patient: PatientRules, batch: list[Observation]) -> list[HistoryRequest]:
+    """The stored readings to look back over, counted back from the batch's earliest reading
+    (vigil.rules.required_history) and reaching up to its latest, so stored readings measured
+    between the batch's readings are seen too."""
+    earliest = min(o.measured_at for o in batch)
+    latest = max(o.measured_at for o in batch)
+    needs = history_metrics(patient.rules, (o.metric for o in batch))
+    requests: list[HistoryRequest] = []
+    for metric, need in needs.items():
+        number = CATALOGUE[metric].number
+        since = earliest - need.window
+        if need.latest_only:
+            requests.append(HistoryRequest(patient.patient_id, number, since, earliest, 1))
+            if latest > earliest:
+                requests.append(HistoryRequest(patient.patient_id, number, earliest, latest,
+                                               store.HISTORY_CAP))
+        else:
+            requests.append(HistoryRequest(patient.patient_id, number, since, latest,
+                                           store.HISTORY_CAP))
+    return requests
+
+
+def evaluate(patient: PatientRules, batch: list[Observation], history: list[Observation],
+             live: dict[str, AlertState], now: datetime) -> Outcome:
+    """Pure: one patient's new readings to rule state and alert transitions."""
+    ruleset = patient.rules.ruleset
+    consciousness = None
+    if ruleset.news2 is not None and patient.consciousness_at is not None:
+        # An old ACVPU record is not current: NEWS2 then counts consciousness as missing.
+        latest = max(o.measured_at for o in batch)
+        if patient.consciousness_at >= latest - ruleset.news2.window:
+            consciousness = patient.consciousness
+    result = evaluate_readings(
+        ruleset, batch, state=patient.state, history=history, now=now,
+        consciousness=consciousness, on_oxygen=patient.on_oxygen)
+    transitions = decide_all(live, result.evaluations, now=now)
+    triggers = {(o.metric, o.measured_at): o for o in history}
+    triggers.update({(o.metric, o.measured_at): o for o in batch})
+    return Outcome(result.state, transitions, triggers)
+
+
+def trigger_of(ev: Evaluation | None,
+               readings: dict[tuple[Metric, datetime], Observation]) -> Trigger | None:
+    if ev is None or ev.metric is None or ev.value is None:
+        return None
+    found = readings.get((ev.metric, ev.at))
+    reading_id = found.id if found is not None and found.value == ev.value else None
+    return Trigger(reading_id, CATALOGUE[ev.metric].number, ev.value, ev.at)

@@ -1,0 +1,92 @@
+"""A patient's rule set from its stored settings, parsed once per distinct setting.
+
+`rule_settings` holds a condition and a JSON Merge Patch of overrides; merging and validating
+them costs far more than evaluating a reading, and thousands of patients share a handful of
+distinct settings, so parsed rule sets are cached by the exact stored text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from vigil.metrics import Metric
+from vigil.rules import (
+    Condition,
+    HistoryNeed,
+    InvalidOverride,
+    RuleSet,
+    required_history,
+    ruleset_for,
+)
+from vigil.rules.bp_average import BP_METRICS
+from vigil.rules.news2_rule import NEWS2_METRICS
+
+log = logging.getLogger("vigil.ingest.alerting")
+
+# Patients without a rule_settings row (migration 0101).
+DEFAULT_CONDITION = Condition.GENERAL_ADULT
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    ruleset: RuleSet
+    history: dict[Metric, HistoryNeed]
+    # Metrics any rule evaluates when a reading of them arrives.
+    evaluated: frozenset[Metric]
+    # The rule set without its missing-data schedules: what the sweeper hands to
+    # vigil.rules.sweep (it judges each schedule itself, with that metric's gateway).
+    clock_rules: RuleSet
+    # Set when the stored overrides no longer make a valid rule set (defaults are used).
+    problem: str | None = None
+
+
+@lru_cache(maxsize=1024)
+def rules_for(condition: str | None, overrides: str | None) -> Rules:
+    """The rules of a patient whose rule_settings row holds `condition` and `overrides`
+    (JSON text); both None when the patient has no row."""
+    chosen = Condition(condition) if condition is not None else DEFAULT_CONDITION
+    patch = json.loads(overrides) if overrides else None
+    problem = None
+    try:
+        ruleset = _ruleset_for(chosen, patch)
+    except InvalidOverride as exc:
+        # Same fallback as the API: evaluate the condition's defaults rather than nothing.
+        problem = str(exc)
+        log.error("stored rule overrides are invalid; using the condition's defaults",
+                  extra={"fields": {"condition": chosen.value, "error": problem}})
+        ruleset = _ruleset_for(chosen, None)
+    return _rules(ruleset, problem)
+
+
+def _ruleset_for(condition: Condition, patch: object) -> RuleSet:
+    if patch is not None and not isinstance(patch, dict):
+        raise InvalidOverride("overrides must be a JSON object")
+    return ruleset_for(condition, patch)
+
+
+def _rules(ruleset: RuleSet, problem: str | None) -> Rules:
+    evaluated: set[Metric] = set(ruleset.thresholds) | set(ruleset.trends)
+    if ruleset.bp_average is not None:
+        evaluated |= set(BP_METRICS)
+    if ruleset.news2 is not None:
+        evaluated |= NEWS2_METRICS
+    clock_rules = ruleset.model_copy(update={"missing": {}})
+    return Rules(ruleset, required_history(ruleset), frozenset(evaluated), clock_rules, problem)
+
+
+def history_metrics(rules: Rules, batch: Iterable[Metric]) -> dict[Metric, HistoryNeed]:
+    """The stored history the rules need for a batch holding these metrics: only for the
+    rules that the batch's metrics actually trigger (a weight reading never needs the last
+    hour of SpO2)."""
+    present = set(batch)
+    ruleset = rules.ruleset
+    wanted: set[Metric] = {m for m in ruleset.trends if m in present}
+    if ruleset.bp_average is not None and present & set(BP_METRICS):
+        wanted |= set(BP_METRICS)
+    if ruleset.news2 is not None and present & NEWS2_METRICS:
+        wanted |= NEWS2_METRICS
+    return {metric: need for metric, need in rules.history.items() if metric in wanted}

@@ -1,0 +1,244 @@
+"""The sweeper: alert rules driven by the clock rather than by readings.
+
+Each sweep, for every actively monitored patient and every patient with a live alert:
+- threshold breach runs that ended in silence (vigil.rules.sweep);
+- missing data per the patient's expected schedules, naming the most likely cause (gateway
+  offline, device not seen, low battery, patient did not measure);
+- snooze expiry and escalation of unacknowledged alerts (vigil.rules.sweep_alert);
+- NEWS2 freshness: a live NEWS2 alert whose newest evidence is older than the rule's window
+  is marked stale once, so nobody reads an old score as current.
+
+Safe with several ingest workers: a session advisory lock lets one sweep run at a time (the
+others skip that round), and patients are swept in chunks of short transactions that lock
+rule_state SKIP LOCKED, so a patient whose readings are being written right now is simply
+swept next round and ingest never waits long on the sweeper.
+
+Idempotent: a second sweep at the same `now` finds nothing to do. Evidence-only updates of a
+missing-data alert (the same cause, still missing) are not written, so a long outage leaves
+one alert and a few events, not one event per sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from ingest.alerting import persist, store
+from ingest.alerting.hook import Clock, utc_now
+from ingest.alerting.persist import AlertChange, DetailsMark
+from ingest.alerting.presence import Presence, load_presence
+from ingest.alerting.store import LiveAlert, PatientRules
+from vigil.rules import (
+    Action,
+    AlertState,
+    Evaluation,
+    GatewayPresence,
+    RuleState,
+    Transition,
+    decide,
+    evaluate_missing,
+    sweep,
+    sweep_alert,
+)
+
+log = logging.getLogger("vigil.ingest.alerting")
+
+# pg_try_advisory_lock key: the bytes "vigilswp".
+SWEEP_LOCK = int.from_bytes(b"vigilswp", "big", signed=True)
+CANDIDATES = """
+SELECT p.id FROM patients p
+WHERE (p.active AND EXISTS (SELECT 1 FROM enrolments e
+                            WHERE e.patient_id = p.id AND e.period @> %(now)s::timestamptz))
+   OR EXISTS (SELECT 1 FROM alerts a WHERE a.patient_id = p.id AND a.state <> 'resolved')
+ORDER BY p.id
+"""
+STALE = "stale"
+
+
+@dataclass(slots=True)
+class SweepResult:
+    ran: bool = True  # False: another worker was sweeping
+    patients: int = 0
+    busy: int = 0  # locked by ingest at the time; swept next round
+    changes: int = 0
+    pages: int = 0
+    marks: int = 0
+
+
+@dataclass(slots=True)
+class Outcome:
+    state: RuleState
+    transitions: list[Transition]
+    marks: list[DetailsMark]
+
+
+class Sweeper:
+    def __init__(self, chunk: int = 200) -> None:
+        self.chunk = chunk
+
+    def sweep(self, conn: psycopg.Connection, now: datetime) -> SweepResult:
+        """One sweep at `now` on an autocommit connection (each chunk is a transaction)."""
+        if not conn.autocommit:
+            raise ValueError("the sweeper needs an autocommit connection")
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (SWEEP_LOCK,)).fetchone()
+        if not got or not got[0]:
+            return SweepResult(ran=False)
+        result = SweepResult()
+        try:
+            ids = [row[0] for row in conn.execute(CANDIDATES, {"now": now})]
+            for start in range(0, len(ids), self.chunk):
+                with conn.transaction(), conn.cursor() as cur:
+                    self._chunk(cur, ids[start:start + self.chunk], now, result)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK,))
+        return result
+
+    def _chunk(self, cur: psycopg.Cursor[Any], ids: list[int], now: datetime,
+               result: SweepResult) -> None:
+        patients = store.lock_patients(cur, ids, skip_locked=True)
+        result.busy += len(ids) - len(patients)
+        result.patients += len(patients)
+        alerts = store.live_alerts(cur, list(patients))
+        presence = load_presence(cur, list(patients), now, {
+            pid: list(p.rules.ruleset.missing) for pid, p in patients.items()})
+        states: dict[int, RuleState] = {}
+        changes: list[AlertChange] = []
+        marks: list[DetailsMark] = []
+        for pid, patient in patients.items():
+            try:
+                outcome = sweep_patient(patient, alerts.get(pid, {}), presence.get(pid), now)
+            except Exception:
+                log.exception("sweep failed for a patient",
+                              extra={"fields": {"patient_id": pid}})
+                continue
+            if outcome.state != patient.state:
+                states[pid] = outcome.state
+            changes += [AlertChange(pid, t) for t in persist.significant(outcome.transitions)]
+            marks += outcome.marks
+        store.save_states(cur, states)
+        persist.apply(cur, changes, marks)
+        result.changes += len(changes)
+        result.pages += sum(1 for c in changes if c.transition.page)
+        result.marks += len(marks)
+
+
+def sweep_patient(patient: PatientRules, live: dict[str, LiveAlert],
+                  presence: Presence | None, now: datetime) -> Outcome:
+    """Pure: one patient's clock-driven evaluations and alert transitions at `now`."""
+    rules = patient.rules
+    ruleset = rules.ruleset
+    silent = sweep(rules.clock_rules, state=patient.state, now=now, monitoring_started_at=now,
+                   last_reading_at={}, gateway=GatewayPresence(None, None), devices={})
+    evaluations: list[Evaluation] = list(silent.evaluations)
+    if presence is not None:  # missing data only while the patient is enrolled
+        for schedule in ruleset.missing.values():
+            gateway, device = presence.of(schedule.metric)
+            evaluations.append(evaluate_missing(
+                schedule, now=now, last_reading_at=presence.last_reading_at(schedule.metric),
+                monitoring_started_at=presence.started_at, gateway=gateway, device=device))
+
+    current: dict[str, AlertState | None] = {k: a.alert for k, a in live.items()}
+    transitions: list[Transition] = []
+    for ev in evaluations:
+        t = decide(current.get(ev.rule_key), ev, now=now)
+        if t.action is Action.NO_OP or _unchanged_absence(t, live.get(ev.rule_key)):
+            continue
+        transitions.append(t)
+        current[ev.rule_key] = t.state
+    for key, alert in list(current.items()):
+        if alert is None or not alert.live:
+            continue
+        t = sweep_alert(alert, now=now, policy=ruleset.escalation)
+        if t.action is not Action.NO_OP:
+            transitions.append(t)
+            current[key] = t.state
+    changed = {t.rule_key for t in transitions}
+    marks = [m for m in [_news2_stale(patient, live.get("news2"), now)]
+             if m is not None and "news2" not in changed]
+    return Outcome(silent.state, transitions, marks)
+
+
+def _unchanged_absence(t: Transition, stored: LiveAlert | None) -> bool:
+    """A still-missing metric with the same cause is no news: not written every sweep."""
+    ev = t.evaluation
+    return (t.action is Action.UPDATE and stored is not None and ev is not None
+            and ev.rule_key.startswith("missing:") and ev.cause is not None
+            and ev.cause.value == stored.cause)
+
+
+def _news2_stale(patient: PatientRules, alert: LiveAlert | None,
+                 now: datetime) -> DetailsMark | None:
+    rule = patient.rules.ruleset.news2
+    if rule is None or alert is None or alert.details.get(STALE) is True:
+        return None
+    evidence = alert.alert.last_evidence_at
+    if now - evidence <= rule.window:
+        return None
+    since = evidence + rule.window
+    return DetailsMark(
+        alert.id, STALE,
+        f"NEWS2 evidence measured {evidence.isoformat()} is older than the {rule.window} "
+        f"freshness window (stale since {since.isoformat()}): the score is no longer "
+        "current; repeat the observations",
+        {STALE: True, "stale_since": since.isoformat()})
+
+
+class SweeperThread:
+    """Runs a sweep every `interval_s` seconds on its own connection until stopped."""
+
+    def __init__(self, database_url: str, interval_s: float, sweeper: Sweeper | None = None,
+                 clock: Clock = utc_now) -> None:
+        self.database_url = database_url
+        self.interval_s = interval_s
+        self.sweeper = sweeper or Sweeper()
+        self.clock = clock
+        self.last: SweepResult | None = None
+        self.last_sweep_at: datetime | None = None
+        self.errors = 0
+        self._conn: psycopg.Connection | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alert-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            if self._stop.wait(self.interval_s):
+                break
+        if self._conn is not None:
+            self._conn.close()
+
+    def run_once(self) -> SweepResult | None:
+        now = self.clock()
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.database_url, autocommit=True,
+                                             connect_timeout=5,
+                                             application_name="vigil-sweeper")
+            result = self.sweeper.sweep(self._conn, now)
+        except psycopg.Error as exc:
+            # The database is down or refused a chunk: try again next round.
+            self.errors += 1
+            log.warning("sweep failed; retrying next round",
+                        extra={"fields": {"error": str(exc).strip()[:500]}})
+            if self._conn is not None and not self._conn.closed:
+                self._conn.close()
+            self._conn = None
+            return None
+        self.last, self.last_sweep_at = result, now
+        if result.changes or result.marks:
+            log.info("sweep", extra={"fields": {
+                "patients": result.patients, "busy": result.busy, "changes": result.changes,
+                "pages": result.pages, "marks": result.marks}})
+        return result

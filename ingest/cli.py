@@ -1,0 +1,89 @@
+"""`vigil ingest`: consume gateway messages from MQTT into PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ingest.settings import InvalidMqttUrl, load_settings
+from ingest.telemetry import HealthServer, configure_logging
+
+log = logging.getLogger("vigil.ingest")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vigil ingest",
+        description="Consume gateway readings, status and events from MQTT into PostgreSQL. "
+        "Settings come from --config (TOML, [ingest] section), then VIGIL_* environment "
+        "variables, then these flags.")
+    p.add_argument("--config", type=Path, help="TOML config file")
+    p.add_argument("--database-url", help="libpq URL (VIGIL_DATABASE_URL)")
+    p.add_argument("--mqtt-url", help="mqtt[s]://user:pass@host:port (VIGIL_MQTT_URL)")
+    p.add_argument("--tls-ca-file", type=Path, help="CA bundle for mqtts://")
+    p.add_argument("--worker", type=int, help="this worker's index, 0-based (default 0)")
+    p.add_argument("--workers", type=int, help="how many workers share the buckets (default 1)")
+    p.add_argument("--client-id", help="stable MQTT client id (default vigil-ingest-N-of-M)")
+    p.add_argument("--session-expiry-s", type=int, help="persistent session lifetime")
+    p.add_argument("--receive-maximum", type=int,
+                   help="unacknowledged messages the broker may send us (default 1000)")
+    p.add_argument("--batch-readings", type=int, help="flush at this many readings (5000)")
+    p.add_argument("--batch-delay-ms", type=int, help="flush when the oldest waited this (50)")
+    p.add_argument("--max-future-s", type=float,
+                   help="reject timestamps further ahead than this (600)")
+    p.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on this port")
+    p.add_argument("--metrics-host", help="address for the metrics port (127.0.0.1)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING (INFO)")
+    p.add_argument("--sweep-interval-s", type=float,
+                   help="run the alert sweeper every N seconds in this process (15; 0 = off)")
+    p.add_argument("--migrate", action="store_true",
+                   help="apply database migrations before consuming")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k not in {"config", "migrate"}}
+    try:
+        settings = load_settings(args.config, **overrides)
+    except (ValidationError, InvalidMqttUrl, ValueError, OSError) as exc:
+        print(f"vigil ingest: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if args.migrate:
+        from ingest.db_cli import run_migrate
+
+        code = run_migrate(settings.database_url, None)
+        if code:
+            return code
+    from ingest.alerting import AlertingHook, SweeperThread
+    from ingest.consumer import Consumer
+
+    consumer = Consumer(settings, hook=AlertingHook())
+    sweeper = None
+    if settings.sweep_interval_s > 0:
+        sweeper = SweeperThread(settings.database_url, settings.sweep_interval_s)
+    server = None
+    if settings.metrics_port is not None:
+        server = HealthServer(consumer.metrics, consumer.health, settings.metrics_host,
+                              settings.metrics_port)
+        server.start()
+        log.info("metrics and health endpoint",
+                 extra={"fields": {"url": f"http://{settings.metrics_host}:{server.port}/"}})
+    log.info("ingest starting", extra={"fields": {
+        "mqtt": repr(settings.mqtt), "worker": settings.worker, "workers": settings.workers,
+        "client_id": settings.effective_client_id}})
+    try:
+        if sweeper is not None:
+            sweeper.start()
+        return consumer.run()
+    finally:
+        if sweeper is not None:
+            sweeper.stop()
+        if server is not None:
+            server.stop()

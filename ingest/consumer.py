@@ -1,0 +1,392 @@
+"""The MQTT consumer: receive, decode, batch, write, and only then acknowledge.
+
+Three threads, each doing one thing:
+- paho's network loop only queues what arrives (no JSON on the network thread);
+- the decoder validates against the contract (pure, ingest.decoding);
+- the writer batches by size or time, writes one transaction (ingest.writer), then sends the
+  MQTT PUBACKs (manual_ack) and publishes the end-to-end Acks to each gateway.
+
+A message is acknowledged to the broker only after its readings are committed (ARCHITECTURE.md
+decision 3). While PostgreSQL is down the writer keeps its batch and retries with backoff; the
+broker holds everything else in our persistent session and stops sending once Receive Maximum
+messages are unacknowledged, so nothing is lost and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest.decoding import Decoded, Limits, ReadingsMessage, decode_message
+from ingest.reasons import RejectReason
+from ingest.settings import IngestSettings
+from ingest.telemetry import IngestMetrics
+from ingest.writer import BatchWriter, FlushResult, Incoming, InsertHook
+from vigil.messages import Ack, RejectedReading, encode
+from vigil.topics import Channel, ingest_subscriptions, partition, topic
+
+log = logging.getLogger("vigil.ingest")
+
+# Test hook for the kill tests: SIGKILL ourselves right after the N-th commit that stored
+# readings, before any acknowledgement leaves (the worst moment to die).
+CRASH_AFTER_COMMIT_ENV = "VIGIL_INGEST_CRASH_AFTER_COMMIT"
+# Acks carry ids; this many keeps one Ack well under MAX_PAYLOAD_BYTES (~40 bytes per id).
+ACK_IDS_PER_MESSAGE = 4000
+_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+    generation: int  # which broker connection delivered it
+    received_at: datetime
+
+
+_STOP = object()
+
+
+class Consumer:
+    def __init__(self, settings: IngestSettings, hook: InsertHook | None = None,
+                 metrics: IngestMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or IngestMetrics()
+        self.writer = BatchWriter(hook, settings.dead_letter_max_bytes)
+        self.limits = Limits(max_future=timedelta(seconds=settings.max_future_s))
+        self.buckets = partition(settings.worker, settings.workers)
+        self._inbound: queue.SimpleQueue[Inbound | object] = queue.SimpleQueue()
+        self._decoded: queue.SimpleQueue[tuple[Inbound, Decoded] | object] = queue.SimpleQueue()
+        self._conn: psycopg.Connection | None = None
+        # Connection generation: bumped when a connection ends. A PUBACK is only ever sent on
+        # the connection that delivered the message; older ones are redelivered and deduped.
+        self._generation = 0
+        self._ack_lock = threading.Lock()
+        self._connected = threading.Event()
+        self._closing = threading.Event()  # stop taking new messages
+        self._give_up = threading.Event()  # stop retrying the database
+        self._done = threading.Event()
+        self._pending = 0
+        self._commits = 0
+        self._crash_after = int(os.environ.get(CRASH_AFTER_COMMIT_ENV, "0") or 0)
+        self.last_commit_at: datetime | None = None
+        self.database_ok = False
+        self.client = self._make_client()
+        self._threads = [
+            threading.Thread(target=self._decode_loop, name="ingest-decoder", daemon=True),
+            threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True),
+        ]
+
+    # -- MQTT ---------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.effective_client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        # paho's own in-flight window scans its whole outgoing queue on every PUBACK when
+        # limited; our outgoing traffic (Acks) is bounded by the batches anyway.
+        client.max_inflight_messages_set(0)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        target = s.mqtt
+        if target.username is not None:
+            client.username_pw_set(target.username, target.password)
+        if target.tls:
+            client.tls_set(ca_certs=str(s.tls_ca_file) if s.tls_ca_file else None)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_pre_connect = self._on_pre_connect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self.settings.receive_maximum
+        return props
+
+    def _new_generation(self) -> None:
+        with self._ack_lock:
+            self._generation += 1
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._new_generation()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection", extra={"fields": {"reason": str(reason)}})
+            return
+        # Subscribing again is harmless; retain handling 1 replays retained statuses only on
+        # a brand-new subscription, not on every reconnect.
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe([(f, options) for f in ingest_subscriptions(self.buckets)])
+        self._connected.set()
+        self.metrics.connected.set(1)
+        log.info("connected to broker", extra={"fields": {
+            "session_present": bool(getattr(flags, "session_present", False)),
+            "buckets": len(self.buckets), "generation": self._generation}})
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        self._new_generation()
+        self._connected.clear()
+        self.metrics.connected.set(0)
+        if not self._done.is_set():
+            log.warning("disconnected from broker", extra={"fields": {"reason": str(reason)}})
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._closing.is_set():
+            return  # not acknowledged: the broker redelivers it to our next session
+        self._pending += 1
+        self._inbound.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain),
+                                  self._generation, datetime.now(UTC)))
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        target = self.settings.mqtt
+        self.client.connect_async(target.host, target.port, keepalive=30, clean_start=False,
+                                  properties=self._connect_properties())
+        for thread in self._threads:
+            thread.start()
+        self.client.loop_start()
+
+    def stop(self, timeout: float = 20.0, forget_session: bool = False) -> None:
+        """Finish the batch in hand (commit and acknowledge it), then disconnect; with
+        forget_session the broker drops our session (for throwaway consumers in tests)."""
+        self._closing.set()
+        self._inbound.put(_STOP)
+        self._threads[1].join(timeout)
+        if self._threads[1].is_alive():
+            self._give_up.set()  # the database is down: leave the rest to redelivery
+            self._threads[1].join(5)
+        self._done.set()
+        properties = None
+        if forget_session:
+            properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 0
+        self.client.disconnect(properties=properties)
+        self.client.loop_stop()
+        if self._conn is not None:
+            self._conn.close()
+
+    def run(self) -> int:
+        """Run until SIGTERM or SIGINT."""
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        status_every = 60.0
+        while not stop.wait(status_every):
+            log.info("status", extra={"fields": self.health()})
+        log.info("stopping: finishing the batch in hand")
+        self.stop()
+        return 0
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "healthy": self._connected.is_set() and self.database_ok,
+            "broker_connected": self._connected.is_set(),
+            "database_ok": self.database_ok,
+            "last_commit_at": self.last_commit_at,
+            "pending_messages": self._pending,
+            "worker": f"{self.settings.worker}/{self.settings.workers}",
+        }
+
+    # -- decoder ------------------------------------------------------------------------
+
+    def _decode_loop(self) -> None:
+        while True:
+            item = self._inbound.get()
+            if not isinstance(item, Inbound):
+                self._decoded.put(_STOP)
+                return
+            try:
+                decoded = decode_message(item.topic, item.payload, datetime.now(UTC),
+                                         self.limits, item.retain)
+            except Exception:  # a bug, not bad input: keep the message, stop taking more
+                log.exception("decoder failed; message left unacknowledged")
+                continue
+            self._decoded.put((item, decoded))
+
+    # -- writer -------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        s = self.settings
+        delay = s.batch_delay_ms / 1000
+        batch: list[tuple[Inbound, Decoded]] = []
+        readings = 0
+        first = 0.0
+        stopping = False
+        while True:
+            timeout = max(0.0, first + delay - time.monotonic()) if batch else 0.5
+            try:
+                item = self._decoded.get(timeout=timeout) if not stopping else \
+                    self._decoded.get_nowait()
+            except queue.Empty:
+                item = None
+            if isinstance(item, tuple):
+                if not batch:
+                    first = time.monotonic()
+                batch.append(item)
+                decoded = item[1]
+                if isinstance(decoded, ReadingsMessage):
+                    readings += len(decoded.readings)
+            elif item is _STOP:
+                stopping = True
+            full = readings >= s.batch_readings or len(batch) >= s.receive_maximum
+            due = batch and (full or stopping or time.monotonic() - first >= delay)
+            if due:
+                if not self._flush(batch):
+                    return  # gave up on the database while stopping; nothing acknowledged
+                batch, readings = [], 0
+            if stopping and not batch and item is None:
+                return
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.settings.database_url, connect_timeout=5,
+                                         application_name="vigil-ingest")
+            BatchWriter.prepare(self._conn)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+    def _flush(self, batch: Sequence[tuple[Inbound, Decoded]]) -> bool:
+        items = [Incoming(inbound.topic, decoded, inbound.received_at)
+                 for inbound, decoded in batch]
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            try:
+                result = self._write(items)
+                break
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.database_ok = False
+                self.metrics.database_errors.inc()
+                self._drop_connection()
+                wait = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+                attempt += 1
+                log.warning("database unavailable; keeping the batch and retrying",
+                            extra={"fields": {"error": str(exc).strip(), "retry_in_s": wait,
+                                              "messages": len(items)}})
+                if self._give_up.wait(wait):
+                    return False
+        self.database_ok = True
+        self._commits += 1
+        if self._crash_after and result.inserted and self._commits >= self._crash_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self._acknowledge(batch, result)
+        self._observe(batch, result, time.perf_counter() - started)
+        return True
+
+    def _write(self, items: list[Incoming]) -> FlushResult:
+        conn = self._connection()
+        try:
+            return self.writer.write(conn, items)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except psycopg.Error as exc:
+            log.error("database refused a batch; writing its messages one by one",
+                      extra={"fields": {"error": str(exc).strip()}})
+        merged = FlushResult()
+        for item in items:
+            try:
+                one = self.writer.write(conn, [item])
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise
+            except psycopg.Error as exc:
+                one = self.writer.dead_letter_all(conn, [item], RejectReason.STORAGE_ERROR,
+                                                  str(exc).strip()[:1000])
+            _merge(merged, one)
+        return merged
+
+    def _acknowledge(self, batch: Sequence[tuple[Inbound, Decoded]],
+                     result: FlushResult) -> None:
+        with self._ack_lock:
+            generation = self._generation
+            for inbound, _ in batch:
+                if inbound.qos > 0 and inbound.generation == generation:
+                    self.client.ack(inbound.mid, inbound.qos)
+        self._pending -= len(batch)
+        committed_at = result.committed_at or datetime.now(UTC)
+        for gateway in set(result.stored) | set(result.rejected):
+            self._publish_acks(gateway, committed_at, result.stored.get(gateway, []),
+                               result.rejected.get(gateway, []))
+
+    def _publish_acks(self, gateway: str, committed_at: datetime, stored: list[str],
+                      rejected: list[tuple[str, RejectReason]]) -> None:
+        ack_topic = topic(gateway, Channel.ACK)
+        step = ACK_IDS_PER_MESSAGE
+        for start in range(0, max(len(stored), len(rejected)), step):
+            # Built without re-validation: every id here passed the contract already.
+            ack = Ack.model_construct(
+                gateway_id=gateway, committed_at=committed_at,
+                stored=stored[start:start + step],
+                rejected=[RejectedReading.model_construct(id=i, reason=r.value)
+                          for i, r in rejected[start:start + step]])
+            info = self.client.publish(ack_topic, encode(ack), qos=1)
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                log.warning("could not publish an ack; the gateway will resend",
+                            extra={"fields": {"gateway": gateway, "rc": int(info.rc)}})
+
+    def _observe(self, batch: Sequence[tuple[Inbound, Decoded]], result: FlushResult,
+                 seconds: float) -> None:
+        m = self.metrics
+        m.messages.inc(len(batch))
+        m.accepted.inc(result.inserted)
+        m.duplicates.inc(result.duplicates)
+        for reason, count in result.dead_letters.items():
+            m.dead_letters.labels(reason.value).inc(count)
+        m.batch_seconds.observe(seconds)
+        m.commit_seconds.observe(result.commit_seconds)
+        m.pending.set(self._pending)
+        now = result.committed_at or datetime.now(UTC)
+        self.last_commit_at = now
+        oldest: datetime | None = None
+        for _, decoded in batch:
+            if isinstance(decoded, ReadingsMessage):
+                m.lag_seconds.observe((now - decoded.sent_at).total_seconds())
+                for reading in decoded.readings[:1]:
+                    if oldest is None or reading.received_at < oldest:
+                        oldest = reading.received_at
+        if oldest is not None:
+            m.reading_lag_seconds.set((now - oldest).total_seconds())
+
+
+def _merge(into: FlushResult, one: FlushResult) -> None:
+    for gateway, ids in one.stored.items():
+        into.stored[gateway].extend(ids)
+    for gateway, rejected in one.rejected.items():
+        into.rejected[gateway].extend(rejected)
+    into.inserted += one.inserted
+    into.duplicates += one.duplicates
+    into.dead_letters.update(one.dead_letters)
+    into.committed_at = one.committed_at
+    into.commit_seconds += one.commit_seconds

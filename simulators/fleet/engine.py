@@ -1,0 +1,568 @@
+"""The fleet engine: one thread drives every simulated gateway -- measuring on schedule,
+batching, publishing, resending unacknowledged readings, heartbeating and acting out faults --
+while paho's network threads only hand it what arrived (simulators.fleet.transport).
+
+    run_fleet(FleetConfig(...)) -> FleetReport
+
+Generation runs for the configured duration at the configured pace; then every outage and
+link drop ends, the backlog goes out, and the engine keeps resending until every reading is
+acknowledged end to end or the drain period is over. Whatever is still unacknowledged then is
+counted as lost.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import random
+import sys
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from edge.config import parse_mqtt_url
+from simulators.fleet.config import ConnectionMode, FleetConfig
+from simulators.fleet.credentials import load_credentials
+from simulators.fleet.devices import DeviceState, measure
+from simulators.fleet.disruptions import Disruptions
+from simulators.fleet.gateway import GatewayRuntime, encode_batches, mark_late
+from simulators.fleet.outbox import GatewayOutbox
+from simulators.fleet.pacing import Pacing, SimClock, resolve_pacing, sim_origin
+from simulators.fleet.progress import Progress
+from simulators.fleet.report import FleetReport, Latency
+from simulators.fleet.roster import Roster, build_roster, deal_random_faults
+from simulators.fleet.scenario import FleetScenario, load_fleet_scenario
+from simulators.fleet.tally import Tally
+from simulators.fleet.timeline import build_timeline
+from simulators.fleet.transport import Endpoint, Link, Note, Will, ack_filter
+from simulators.fleet.values import ValueModel, sampler
+from simulators.physiology.noise import uniform
+from simulators.physiology.patient import Patient
+from vigil.messages import (
+    Ack,
+    GatewayState,
+    GatewayStatus,
+    PayloadTooLarge,
+    Reading,
+    decode,
+    encode,
+)
+from vigil.topics import BUCKETS, PREFIX, Channel, InvalidTopic, bucket_of, parse
+
+TICK_S = 0.005
+RESEND_SCAN_S = 0.25
+# Work per tick is capped so that acks keep being read while the generator is behind.
+MAX_READINGS_PER_TICK = 5000
+LATE_AFTER_S = 600.0  # edge.config late_after_s
+
+
+class FleetError(RuntimeError):
+    """The fleet could not run (broker unreachable, credentials refused, bad scenario)."""
+
+
+def run_fleet(
+    config: FleetConfig,
+    *,
+    passwords: Mapping[str, str] | None = None,
+    progress_to: TextIO | None = None,
+    plan: tuple[Roster, FleetScenario] | None = None,
+) -> FleetReport:
+    """Run a fleet to completion and report. `passwords` are the per-gateway MQTT passwords
+    (from provisioning, else read from `config.credentials_file` when it exists); `plan` is
+    what `plan_fleet(config)` returned, when the caller already has it."""
+    return FleetRun(config, passwords=passwords, progress_to=progress_to, plan=plan).run()
+
+
+def plan_fleet(config: FleetConfig) -> tuple[Roster, FleetScenario, FleetConfig]:
+    """The roster a config describes, with the scenario file's `[fleet]` values filling in
+    whatever the config did not set explicitly."""
+    scenario = load_fleet_scenario(config.scenario) if config.scenario else FleetScenario()
+    section = scenario.fleet
+    fill: dict[str, object] = {}
+    for name, value in (
+        ("gateways", section.gateways), ("devices_per_gateway", section.devices_per_gateway),
+        ("mix", section.mix), ("rate", section.rate), ("speed", section.speed),
+        ("seed", section.seed),
+        ("duration_s", None if section.duration is None else section.duration.total_seconds()),
+    ):
+        if value is not None and name not in config.model_fields_set:
+            fill[name] = value
+    if fill:
+        config = FleetConfig.model_validate({**config.model_dump(exclude_unset=True), **fill})
+    roster = build_roster(
+        gateways=config.gateways, devices_per_gateway=config.devices_per_gateway,
+        mix=config.mix, seed=config.seed, prefix=config.prefix,
+        scenario=scenario.scenario, conditions=section.conditions,
+    )
+    return roster, scenario, config
+
+
+class FleetRun:
+    def __init__(
+        self,
+        config: FleetConfig,
+        *,
+        passwords: Mapping[str, str] | None = None,
+        progress_to: TextIO | None = None,
+        plan: tuple[Roster, FleetScenario] | None = None,
+    ) -> None:
+        if plan is None:
+            self.roster, self.fleet_scenario, self.config = plan_fleet(config)
+        else:
+            (self.roster, self.fleet_scenario), self.config = plan, config
+        config = self.config
+        scenario = self.fleet_scenario.scenario
+        self.pacing: Pacing = resolve_pacing(
+            mix=config.mix, natural_rate=self.roster.natural_rate(), rate=config.rate,
+            speed=config.speed, duration_s=config.duration_s,
+            scenario_duration_s=None if scenario is None else scenario.duration.total_seconds(),
+        )
+        deal_random_faults(self.roster, self.fleet_scenario.fleet.random_faults,
+                           timedelta(seconds=self.pacing.simulated_s), config.seed)
+        if passwords is None and config.credentials_file is not None and (
+            config.credentials_file.exists()
+        ):
+            passwords = load_credentials(config.credentials_file)
+        self.passwords = dict(passwords or {})
+        self.tally = Tally()
+        self.notes: queue.SimpleQueue[Note] = queue.SimpleQueue()
+        self.rng = random.Random(config.seed)
+        self.progress = Progress(progress_to or sys.stderr) if config.progress else None
+        self.links: list[Link] = []
+        self.gateways: list[GatewayRuntime] = []
+        self.by_id: dict[str, GatewayRuntime] = {}
+        self.patients: dict[str, Patient] = {}
+        self.refused: list[str] = []
+        # Gateways holding unsent readings, oldest first (dicts keep insertion order).
+        self.dirty: dict[int, None] = {}
+        self.generated_to = 0.0  # simulated offset generation reached
+
+    # --- setup ------------------------------------------------------------------------------
+
+    def _endpoint(self) -> tuple[Endpoint, str | None, str | None]:
+        try:
+            parsed = parse_mqtt_url(self.config.mqtt_url)
+        except ValueError as exc:
+            raise FleetError(f"MQTT URL: {exc}") from None
+        user = self.config.service_username or parsed.username
+        secret = self.config.service_password
+        password = secret.get_secret_value() if secret is not None else parsed.password
+        return Endpoint(parsed.host, parsed.port, parsed.tls), user, password
+
+    def _build(self, clock: SimClock) -> None:
+        config = self.config
+        endpoint, user, password = self._endpoint()
+        scenario_ids = set() if self.fleet_scenario.scenario is None else {
+            p.id for p in self.fleet_scenario.scenario.patients
+        }
+        for patient_id, spec in self.roster.patients.items():
+            self.patients[patient_id] = spec.build(clock.origin)
+        per_gateway = config.connection_mode is ConnectionMode.PER_GATEWAY
+        shared = min(config.connections, len(self.roster.gateways), BUCKETS)
+        if not per_gateway:
+            for k in range(shared):
+                filters = [f"{PREFIX}/{b:02d}/+/ack" for b in range(BUCKETS) if b % shared == k]
+                self.links.append(Link(
+                    k, endpoint=endpoint, client_id=f"vigil-sim-{config.prefix}-{k}",
+                    username=user, password=password, ack_filters=filters, notes=self.notes,
+                    keepalive_s=config.keepalive_s,
+                ))
+        now = time.monotonic()
+        for index, entry in enumerate(self.roster.gateways):
+            devices = []
+            for device in entry.devices:
+                patient = self.patients[device.patient_id]
+                model = ValueModel.PHYSIOLOGY if device.patient_id in scenario_ids else (
+                    config.values
+                )
+                devices.append(DeviceState(
+                    entry=device, sample=sampler(patient, model),
+                    utc_offset=timedelta(minutes=patient.utc_offset_minutes),
+                    battery=80 + int(uniform(device.stream, -1) * 21),
+                ))
+            link = index if per_gateway else bucket_of(entry.id) % shared
+            runtime = GatewayRuntime(
+                entry=entry, index=index, link=link,
+                outbox=GatewayOutbox(config.ack_timeout_s, config.resend_max_s, self.rng),
+                devices=devices, heartbeat_s=config.heartbeat_s,
+                # Spread heartbeats over the interval: a fleet does not beat in step.
+                next_heartbeat=now + config.heartbeat_s * uniform(entry.devices[0].stream
+                                                                  if entry.devices else 0, -2),
+            )
+            self.gateways.append(runtime)
+            self.by_id[entry.id] = runtime
+            if per_gateway:
+                if entry.id in self.passwords:
+                    gw_password: str | None = self.passwords[entry.id]
+                elif user is None:
+                    gw_password = None  # an anonymous broker (development only)
+                else:
+                    raise FleetError(f"no MQTT password for gateway {entry.id}: provision the "
+                                     "fleet or give --credentials")
+                will = encode(GatewayStatus(
+                    gateway_id=entry.id, state=GatewayState.OFFLINE, at=datetime.now(UTC),
+                    reason="connection lost",
+                ))
+                self.links.append(Link(
+                    index, endpoint=endpoint, client_id=f"vigil-edge-{entry.id}",
+                    username=entry.id, password=gw_password,
+                    ack_filters=[ack_filter(entry.id)], notes=self.notes,
+                    keepalive_s=config.keepalive_s,
+                    will=Will(runtime.topics[Channel.STATUS], will), persistent=True,
+                ))
+        self.link_gateways: list[list[GatewayRuntime]] = [[] for _ in self.links]
+        for runtime in self.gateways:
+            self.link_gateways[runtime.link].append(runtime)
+
+    def _connect_all(self) -> None:
+        for link in self.links:
+            link.start()
+        timeout = self.config.connect_timeout_s + 0.01 * len(self.links)
+        deadline = time.monotonic() + timeout
+        while not all(link.connected for link in self.links):
+            self._drain_notes(first_connect=True)
+            if self.refused:
+                raise FleetError(f"the broker refused {len(self.refused)} connection(s): "
+                                 f"{self.refused[0]}")
+            if time.monotonic() > deadline:
+                down = sum(not link.connected for link in self.links)
+                raise FleetError(f"{down} of {len(self.links)} MQTT connections did not come "
+                                 f"up within {timeout:.0f}s: is the broker at "
+                                 f"{self.config.mqtt_url.rsplit('@', 1)[-1]} running?")
+            time.sleep(0.01)
+
+    # --- notes from the network threads -----------------------------------------------------
+
+    def _drain_notes(self, first_connect: bool = False) -> None:
+        while True:
+            try:
+                note = self.notes.get_nowait()
+            except queue.Empty:
+                return
+            link = self.links[note.link]
+            if note.kind == "message":
+                self._on_ack(note)
+            elif note.kind == "connected":
+                if not first_connect and not link.connected:
+                    self.tally.reconnects += 1
+                link.connected = True
+                self._on_connected(note.link, note.at)
+            elif note.kind == "disconnected":
+                link.connected = False
+            elif note.kind == "denied":
+                self.tally.denied += 1
+            elif note.kind == "refused":
+                self.refused.append(f"{link_name(self, note.link)}: {note.reason}")
+
+    def _on_connected(self, link: int, now: float) -> None:
+        """Like the edge uplink: announce "online" on every connect, then resend."""
+        for gateway in self.link_gateways[link]:
+            if gateway.online:
+                self._publish_status(gateway, GatewayState.ONLINE)
+                gateway.outbox.resend_all_soon(now)
+
+    def on_gateway_back(self, gateway: GatewayRuntime) -> None:
+        """A shared-connection gateway's outage ended: online again, resend what waits."""
+        if self.links[gateway.link].connected:
+            self._publish_status(gateway, GatewayState.ONLINE)
+            gateway.outbox.resend_all_soon(time.monotonic())
+
+    def _on_ack(self, note: Note) -> None:
+        try:
+            where = parse(note.topic)
+            ack = decode(Ack, note.payload)
+        except (InvalidTopic, ValidationError, PayloadTooLarge):
+            self.tally.malformed_acks += 1
+            return
+        gateway = self.by_id.get(where.gateway_id)
+        if gateway is None or where.channel is not Channel.ACK:
+            return  # another fleet's or a real gateway's ack on a shared wildcard
+        if ack.gateway_id != gateway.id:
+            self.tally.malformed_acks += 1
+            return
+        rejected = {r.id: r.reason for r in ack.rejected}
+        outcome = gateway.outbox.ack(list(ack.stored), rejected, note.at)
+        tally = self.tally
+        tally.acked += outcome.acked
+        tally.duplicate_acks += outcome.duplicates
+        tally.unknown_acks += outcome.unknown
+        tally.latencies.extend(outcome.latencies)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def _can_send(self, gateway: GatewayRuntime) -> bool:
+        return gateway.online and self.links[gateway.link].connected
+
+    def _publish_status(self, gateway: GatewayRuntime, state: GatewayState,
+                        reason: str | None = None) -> None:
+        link = self.links[gateway.link]
+        payload = gateway.status(state, datetime.now(UTC), reason)
+        if link.publish(gateway.topics[Channel.STATUS], payload, retain=True):
+            self.tally.statuses += 1
+
+    def publish_event(self, gateway: GatewayRuntime, payload: bytes) -> None:
+        gateway.pending_events.append(payload)
+        self._send_events(gateway)
+
+    def _send_events(self, gateway: GatewayRuntime) -> None:
+        if not self._can_send(gateway):
+            return
+        link = self.links[gateway.link]
+        while gateway.pending_events:
+            if not link.publish(gateway.topics[Channel.EVENTS], gateway.pending_events[0]):
+                return
+            gateway.pending_events.pop(0)
+            self.tally.events += 1
+
+    def _flush(self, gateway: GatewayRuntime, now: float, sim_now: datetime) -> None:
+        if not gateway.outbox.unsent or not self._can_send(gateway):
+            return
+        outbox = gateway.outbox
+        since = outbox.unsent_since
+        readings = mark_late(outbox.take_unsent(), sim_now, LATE_AFTER_S)
+        sent = self._send(gateway, readings)
+        outbox.mark_sent(readings[:sent], now)
+        self.tally.sent_first += sent
+        if sent < len(readings):
+            # The connection went mid-flush: the rest waits, keeping its place in the queue.
+            outbox.unsent, outbox.unsent_since = readings[sent:], since
+
+    def _send(self, gateway: GatewayRuntime, readings: list[Reading]) -> int:
+        """Publish in batches; how many readings (a prefix) went to the broker."""
+        link = self.links[gateway.link]
+        sent = 0
+        for payload, count in encode_batches(gateway.id, readings, datetime.now(UTC),
+                                             self.config.batch_size):
+            if not link.publish(gateway.topics[Channel.READINGS], payload):
+                break
+            self.tally.messages += 1
+            sent += count
+        return sent
+
+    def _resend(self, now: float) -> None:
+        for gateway in self.gateways:
+            if not gateway.outbox.inflight or not self._can_send(gateway):
+                continue
+            due = gateway.outbox.due_for_resend(now)
+            if due:
+                # Whatever does not go out now is still in flight and comes round again.
+                self.tally.resent += self._send(gateway, due)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> FleetReport:
+        config = self.config
+        pacing = self.pacing
+        fixed = None if self.fleet_scenario.scenario is None else (
+            self.fleet_scenario.scenario.start
+        )
+        self.started_wall = datetime.now(UTC)
+        origin = sim_origin(self.started_wall, pacing, fixed)
+        # The clock starts once connected; until then it is provisional (patients need it).
+        self.clock = SimClock(origin, time.monotonic(), pacing.speed)
+        self._build(self.clock)
+        try:
+            self._connect_all()
+            self.clock = SimClock(origin, time.monotonic(), pacing.speed)
+            self.disruptions = Disruptions(self, build_timeline(self.roster))
+            started = self.clock.real_start
+            self._generate(started + pacing.duration_s)
+            generated_at = time.monotonic()
+            self._drain(generated_at + config.drain_s)
+            drained_at = time.monotonic()
+            self._shutdown()
+        finally:
+            for link in self.links:
+                link.stop()
+        from simulators.fleet.oracle import check_database
+
+        report = self._report(generated_at - started, drained_at - generated_at)
+        if config.database_url is not None:
+            database, alerts = check_database(
+                config.database_url.get_secret_value(), self, settle_s=config.alert_settle_s
+            )
+            report = report.model_copy(update={"database": database, "alerts": alerts})
+        return report
+
+    def _generate(self, until: float) -> None:
+        """Measure on schedule until the real deadline. A scenario is played to its end even
+        when generation falls behind real time (its events come late in the timeline);
+        a plain load run stops at the deadline and reports the rate it reached."""
+        schedule = self._schedule()
+        limit = self.config.max_readings
+        end = self.pacing.simulated_s
+        whole_timeline = self.fleet_scenario.scenario is not None
+        next_resend = next_progress = time.monotonic()
+        while True:
+            now = time.monotonic()
+            self._drain_notes()
+            offset = min(self.clock.offset_at(now), end)
+            self.disruptions.advance(offset)
+            made = 0
+            while schedule and schedule[0][0] <= offset and made < MAX_READINGS_PER_TICK:
+                due, order, g, d = heapq.heappop(schedule)
+                made += self._measure(g, d, due, now)
+                self.generated_to = due
+                period = self.gateways[g].devices[d].entry.cadence.period_s
+                heapq.heappush(schedule, (due + self._next_gap(g, d, period), order, g, d))
+                if limit is not None and self.tally.generated >= limit:
+                    break
+            self._flush_due(now)
+            if now >= next_resend:
+                self._resend(now)
+                next_resend = now + RESEND_SCAN_S
+            self._heartbeats(now)
+            if self.progress is not None and now >= next_progress:
+                self.progress.show(self, now)
+                next_progress = now + 1.0
+            if limit is not None and self.tally.generated >= limit:
+                break
+            caught_up = not schedule or schedule[0][0] > end
+            if now >= until and (caught_up or not whole_timeline):
+                break
+            if made < MAX_READINGS_PER_TICK:
+                time.sleep(TICK_S)
+
+    def _schedule(self) -> list[tuple[float, int, int, int]]:
+        heap = []
+        order = 0
+        for g, gateway in enumerate(self.gateways):
+            for d, device in enumerate(gateway.devices):
+                period = device.entry.cadence.period_s
+                # A deterministic phase: devices do not all measure in the same instant.
+                heap.append((period * uniform(device.entry.stream, 0), order, g, d))
+                order += 1
+        heapq.heapify(heap)
+        return heap
+
+    def _next_gap(self, g: int, d: int, period: float) -> float:
+        device = self.gateways[g].devices[d]
+        if device.entry.cadence.continuous:
+            return period
+        # People measure roughly, not exactly, on schedule.
+        return period * (0.9 + 0.2 * uniform(device.entry.stream, 10_000 + device.draws))
+
+    def _measure(self, g: int, d: int, offset: float, now: float) -> int:
+        gateway = self.gateways[g]
+        state = gateway.devices[d]
+        result = measure(state, offset, self.clock, gateway.powered)
+        if result.malformed is not None:
+            self.disruptions.malformed(gateway, state, result.malformed, offset)
+            return 0
+        outbox = gateway.outbox
+        for reading in result.readings:
+            if not outbox.unsent:
+                self.dirty[g] = None
+            outbox.add(reading, now)
+        self.tally.generated += len(result.readings)
+        if len(outbox.unsent) >= self.config.batch_size:
+            self._flush(gateway, now, self.clock.at(offset))
+            if not outbox.unsent:
+                self.dirty.pop(g, None)
+        return len(result.readings)
+
+    def _flush_due(self, now: float, everything: bool = False) -> None:
+        """Time-based flush: the oldest-buffered gateways first (dict order is fill order)."""
+        sim_now = self.clock.at(min(self.clock.offset_at(now), self.pacing.simulated_s))
+        interval = self.config.flush_interval_s
+        for g in list(self.dirty):
+            outbox = self.gateways[g].outbox
+            if not outbox.unsent:
+                del self.dirty[g]
+                continue
+            if not everything and now - outbox.unsent_since < interval:
+                break
+            self._flush(self.gateways[g], now, sim_now)
+            if not outbox.unsent:
+                del self.dirty[g]
+
+    def _heartbeats(self, now: float) -> None:
+        for gateway in self.gateways:
+            if now >= gateway.next_heartbeat:
+                gateway.next_heartbeat = now + gateway.heartbeat_s
+                if self._can_send(gateway):
+                    self._publish_status(gateway, GatewayState.ONLINE)
+                self._send_events(gateway)
+
+    def _drain(self, until: float) -> None:
+        self.disruptions.end_all(min(self.clock.offset_at(time.monotonic()),
+                                     self.pacing.simulated_s))
+        next_progress = time.monotonic()
+        while True:
+            now = time.monotonic()
+            self._drain_notes()
+            self._flush_due(now, everything=True)
+            self._resend(now)
+            for gateway in self.gateways:
+                self._send_events(gateway)
+            if self.progress is not None and now >= next_progress:
+                self.progress.show(self, now)
+                next_progress = now + 1.0
+            if now >= until or not any(g.outbox.depth for g in self.gateways):
+                break
+            time.sleep(TICK_S * 4)
+
+    def _shutdown(self) -> None:
+        """A clean stop, as the edge uplink does it: retained "offline", then disconnect."""
+        for gateway in self.gateways:
+            if self._can_send(gateway):
+                self._publish_status(gateway, GatewayState.OFFLINE, reason="shutdown")
+        for link in self.links:
+            link.wait_published(5.0)
+
+    # --- the report -------------------------------------------------------------------------
+
+    def pending(self) -> int:
+        return sum(g.outbox.depth for g in self.gateways)
+
+    def _report(self, generating_s: float, draining_s: float) -> FleetReport:
+        tally = self.tally
+        unsent = sum(len(g.outbox.unsent) for g in self.gateways)
+        lost = sum(g.outbox.depth for g in self.gateways)
+        reasons: dict[str, int] = {}
+        for gateway in self.gateways:
+            for reason in gateway.outbox.rejected.values():
+                reasons[reason] = reasons.get(reason, 0) + 1
+        rejected = sum(reasons.values())
+        elapsed = max(generating_s, 1e-9)
+        return FleetReport(
+            gateways=len(self.gateways),
+            devices=sum(len(g.devices) for g in self.gateways),
+            connections=len(self.links),
+            mix=self.config.mix.value,
+            seed=self.config.seed,
+            generating_s=generating_s,
+            draining_s=draining_s,
+            simulated_s=self.generated_to,
+            readings_generated=tally.generated,
+            readings_sent=tally.sent_first,
+            readings_acked=tally.acked,
+            readings_stored=tally.acked - rejected,
+            readings_rejected=rejected,
+            rejected_reasons=reasons,
+            readings_lost=lost,
+            readings_unsent=unsent,
+            records_on_devices=sum(len(d.memory) for g in self.gateways for d in g.devices),
+            resent_readings=tally.resent,
+            messages_published=tally.messages,
+            publishes_denied=tally.denied,
+            duplicate_acks=tally.duplicate_acks,
+            unknown_acks=tally.unknown_acks,
+            statuses_published=tally.statuses,
+            events_published=tally.events,
+            reconnects=tally.reconnects,
+            generated_per_s=tally.generated / elapsed,
+            acked_per_s=tally.acked / max(generating_s + draining_s, 1e-9),
+            latency=Latency.of(tally.latencies),
+        )
+
+
+def link_name(run: FleetRun, index: int) -> str:
+    gateways = run.link_gateways[index] if index < len(run.link_gateways) else []
+    if run.config.connection_mode is ConnectionMode.PER_GATEWAY and gateways:
+        return f"gateway {gateways[0].id}"
+    return f"service connection {index}"
+

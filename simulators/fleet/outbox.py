@@ -1,0 +1,118 @@
+"""Each simulated gateway's in-memory outbox: readings wait here from the moment they are
+measured until ingest acknowledges them end to end, and are resent with backoff meanwhile.
+
+The real agent keeps this in SQLite so it survives power cuts; the fleet simulates gateways that
+stay up, so memory is enough -- what matters here is the same resend behaviour on the wire
+(ARCHITECTURE.md decision 1). Pure: the caller passes the monotonic time in.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from edge.backoff import jittered_delay
+from vigil.messages import Reading
+
+
+@dataclass(slots=True)
+class Pending:
+    reading: Reading
+    first_sent: float  # monotonic time of the first publish
+    next_due: float  # resend when no ack by then
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AckOutcome:
+    """What one ack meant for this outbox."""
+
+    acked: int  # readings confirmed for the first time
+    duplicates: int  # confirmations of readings already confirmed
+    unknown: int  # ids this gateway never sent
+    latencies: tuple[float, ...]  # publish -> ack seconds of the first confirmations
+
+
+@dataclass
+class GatewayOutbox:
+    ack_timeout_s: float
+    resend_max_s: float
+    rng: random.Random
+    # Measured but not yet published (waiting for a flush or for the connection).
+    unsent: list[Reading] = field(default_factory=list)
+    unsent_since: float = math.inf
+    inflight: dict[str, Pending] = field(default_factory=dict)
+    # Every id confirmed so far, to tell duplicate acks from unknown ones.
+    confirmed: set[str] = field(default_factory=set)
+    rejected: dict[str, str] = field(default_factory=dict)
+    earliest_due: float = math.inf
+
+    def add(self, reading: Reading, now: float) -> None:
+        if not self.unsent:
+            self.unsent_since = now
+        self.unsent.append(reading)
+
+    @property
+    def depth(self) -> int:
+        return len(self.unsent) + len(self.inflight)
+
+    def should_flush(self, now: float, batch_size: int, flush_interval_s: float) -> bool:
+        return bool(self.unsent) and (
+            len(self.unsent) >= batch_size or now - self.unsent_since >= flush_interval_s
+        )
+
+    def take_unsent(self) -> list[Reading]:
+        taken, self.unsent, self.unsent_since = self.unsent, [], math.inf
+        return taken
+
+    def mark_sent(self, readings: list[Reading], now: float) -> None:
+        """Readings just published for the first time."""
+        due = now + self.ack_timeout_s
+        for reading in readings:
+            if reading.id not in self.inflight:
+                self.inflight[reading.id] = Pending(reading, first_sent=now, next_due=due)
+        self.earliest_due = min(self.earliest_due, due)
+
+    def due_for_resend(self, now: float) -> list[Reading]:
+        """Unacknowledged readings whose timer ran out; their next timer backs off."""
+        if now < self.earliest_due:
+            return []
+        due: list[Reading] = []
+        earliest = math.inf
+        for pending in self.inflight.values():
+            if pending.next_due <= now:
+                pending.attempts += 1
+                # Waits grow from ack_timeout to resend_max, jittered so that gateways that
+                # lost the broker together do not come back in lock-step.
+                pending.next_due = now + jittered_delay(
+                    pending.attempts - 1, self.ack_timeout_s, self.resend_max_s, self.rng
+                )
+                due.append(pending.reading)
+            earliest = min(earliest, pending.next_due)
+        self.earliest_due = earliest
+        return due
+
+    def resend_all_soon(self, now: float) -> None:
+        """After a reconnect: everything unconfirmed goes out at the next resend scan."""
+        for pending in self.inflight.values():
+            pending.next_due = min(pending.next_due, now)
+        if self.inflight:
+            self.earliest_due = now
+
+    def ack(self, stored: list[str], rejected: dict[str, str], now: float) -> AckOutcome:
+        acked = duplicates = unknown = 0
+        latencies: list[float] = []
+        for reading_id, reason in [*((i, "") for i in stored), *rejected.items()]:
+            pending = self.inflight.pop(reading_id, None)
+            if pending is not None:
+                acked += 1
+                latencies.append(now - pending.first_sent)
+                self.confirmed.add(reading_id)
+                if reason:
+                    self.rejected[reading_id] = reason
+            elif reading_id in self.confirmed:
+                duplicates += 1
+            else:
+                unknown += 1
+        return AckOutcome(acked, duplicates, unknown, tuple(latencies))
