@@ -22,6 +22,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import cast
 
 log = logging.getLogger("vigil.sim")
@@ -95,6 +96,10 @@ def devices_parser() -> argparse.ArgumentParser:
         help="a built-in physiology scenario (stable, desaturating, ...): its "
         "patients, devices, values and faults",
     )
+    parser.add_argument(
+        "--scenario-file",
+        help="a physiology scenario file (TOML or YAML), instead of a built-in --scenario",
+    )
     parser.add_argument("--patients", type=int, default=1, help="patients (kit mode)")
     parser.add_argument(
         "--seed", type=int, default=0, help="seed for addresses and fault randomness (default 0)"
@@ -131,6 +136,9 @@ def devices_main(argv: Sequence[str]) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if args.scenario_file and not Path(args.scenario_file).is_file():
+        print(f"vigil sim devices: no scenario file {args.scenario_file}", file=sys.stderr)
+        return 2
     if args.patients < 1 or args.speed <= 0:
         print("vigil sim devices: --patients and --speed must be positive", file=sys.stderr)
         return 2
@@ -153,8 +161,8 @@ async def _serve(args: argparse.Namespace) -> int:
         RealClock() if args.speed == 1.0 else AcceleratedClock(args.speed, start=datetime.now(UTC))
     )
     plans = (
-        scenario_plans(args.scenario, clock=clock)
-        if args.scenario
+        scenario_plans(args.scenario or "", clock=clock, path=args.scenario_file)
+        if args.scenario or args.scenario_file
         else kit_plans(
             args.kit, patients=args.patients, every_s=args.every, faults=FAULT_PRESETS[args.faults]
         )

@@ -120,11 +120,12 @@ def kit_plans(
     ]
 
 
-def scenario_plans(name: str, *, clock: Clock) -> list[DevicePlan]:
-    """Devices for a physiology scenario: each patient's kit, values and intervals."""
-    from simulators.physiology import builtin_scenario
+def scenario_plans(name: str, *, clock: Clock, path: str | None = None) -> list[DevicePlan]:
+    """Devices for a physiology scenario (built-in by name, or a scenario file when `path` is
+    given): each patient's kit, values and intervals."""
+    from simulators.physiology import builtin_scenario, load_scenario
 
-    scenario = builtin_scenario(name)
+    scenario = load_scenario(path) if path is not None else builtin_scenario(name)
     patients = scenario.build_patients(start=clock.now())
     default_every = scenario.sample_interval.total_seconds()
     plans: list[DevicePlan] = []
