@@ -15,6 +15,7 @@ in one pipeline). No query runs per reading.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from vigil.rules import (
     Evaluation,
     Observation,
     RuleState,
+    Status,
     Transition,
     decide_all,
     evaluate_readings,
@@ -56,6 +58,10 @@ class HookStats:
     pages: int = 0
     # Patients whose evaluation raised (a bug): their readings are stored, alerting skipped.
     failures: int = 0
+    # Where the time goes: reading state and history, the pure rules, writing decisions.
+    load_seconds: float = 0.0
+    rules_seconds: float = 0.0
+    write_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -76,18 +82,23 @@ class AlertingHook:
         if not rows:
             return
         now = self.clock()
-        batch: dict[int, list[Observation]] = {}
+        started = time.perf_counter()
+        batch: dict[int, list[NewReading]] = {}
         for row in rows:
-            batch.setdefault(row.patient_id, []).append(Observation.from_reading(row.reading))
+            batch.setdefault(row.patient_id, []).append(row)
         patients = store.lock_patients(cursor, list(batch))
         alerts = store.live_alerts(cursor, list(patients))
+        # Only readings some rule of the patient evaluates (in arrival order).
         relevant = {
-            pid: [o for o in batch[pid] if o.metric in p.rules.evaluated]
+            pid: [Observation.from_reading(r.reading) for r in batch[pid]
+                  if r.reading.metric in p.rules.evaluated]
             for pid, p in patients.items()
         }
         history = store.load_history(cursor, [
             request for pid, p in patients.items() if relevant[pid]
-            for request in history_requests(p, relevant[pid])])
+            for request in history_requests(p, relevant[pid])],
+            exclude=frozenset(r.reading.id for r in rows))
+        loaded = time.perf_counter()
 
         states: dict[int, RuleState] = {}
         changes: list[AlertChange] = []
@@ -108,9 +119,13 @@ class AlertingHook:
                 states[pid] = outcome.state
             for t in persist.significant(outcome.transitions):
                 changes.append(AlertChange(pid, t, trigger_of(t.evaluation, outcome.triggers)))
+        evaluated = time.perf_counter()
         store.save_states(cursor, states)
         persist.apply(cursor, changes)
         s = self.stats
+        s.load_seconds += loaded - started
+        s.rules_seconds += evaluated - loaded
+        s.write_seconds += time.perf_counter() - evaluated
         s.flushes += 1
         s.readings += len(rows)
         s.patients += len(patients)
@@ -130,12 +145,10 @@ def history_requests(patient: PatientRules, batch: list[Observation]) -> list[Hi
         number = CATALOGUE[metric].number
         since = earliest - need.window
         if need.latest_only:
-            requests.append(HistoryRequest(patient.patient_id, number, since, earliest, 1))
-            if latest > earliest:
-                requests.append(HistoryRequest(patient.patient_id, number, earliest, latest,
-                                               store.HISTORY_CAP))
+            requests.append(HistoryRequest(patient.patient_id, number, since, earliest, latest,
+                                           1))
         else:
-            requests.append(HistoryRequest(patient.patient_id, number, since, latest,
+            requests.append(HistoryRequest(patient.patient_id, number, since, latest, latest,
                                            store.HISTORY_CAP))
     return requests
 
@@ -153,10 +166,26 @@ def evaluate(patient: PatientRules, batch: list[Observation], history: list[Obse
     result = evaluate_readings(
         ruleset, batch, state=patient.state, history=history, now=now,
         consciousness=consciousness, on_oxygen=patient.on_oxygen)
-    transitions = decide_all(live, result.evaluations, now=now)
+    transitions = decide_all(live, lifecycle_relevant(result.evaluations, live), now=now)
     triggers = {(o.metric, o.measured_at): o for o in history}
     triggers.update({(o.metric, o.measured_at): o for o in batch})
     return Outcome(result.state, transitions, triggers)
+
+
+def lifecycle_relevant(evaluations: list[Evaluation], live: dict[str, AlertState]
+                       ) -> list[Evaluation]:
+    """The evaluations that can change an alert. Without a live alert for its rule key only
+    a breach can (vigil.rules.decide opens alerts on breaches alone), so a quiet stream --
+    nearly every reading -- skips the lifecycle. A key becomes live at its first breach, so
+    everything after that still goes through, in order."""
+    keys = {key for key, alert in live.items() if alert.live}
+    kept: list[Evaluation] = []
+    for ev in evaluations:
+        if ev.status is Status.BREACH:
+            keys.add(ev.rule_key)
+        if ev.rule_key in keys:
+            kept.append(ev)
+    return kept
 
 
 def trigger_of(ev: Evaluation | None,

@@ -27,11 +27,11 @@ FROM enrolments e
 JOIN patients p ON p.id = e.patient_id AND p.active
 JOIN gateways g ON g.id = e.gateway_id
 JOIN devices d ON d.id = e.device_id
-WHERE e.patient_id = ANY(%s) AND e.period @> %s::timestamptz
+WHERE e.patient_id = ANY(%b::int[]) AND e.period @> %s::timestamptz
 """
 LAST_READINGS = """
 SELECT q.patient_id, q.metric, r.measured_at, r.device_id
-FROM unnest(%s::int[], %s::int2[]) AS q(patient_id, metric)
+FROM unnest(%b::int[], %b::int2[]) AS q(patient_id, metric)
 CROSS JOIN LATERAL (
     SELECT measured_at, device_id FROM readings r
     WHERE r.patient_id = q.patient_id AND r.metric = q.metric

@@ -35,7 +35,7 @@ HISTORY_CAP = 20_000
 
 ENSURE_STATE = """
 INSERT INTO rule_state (patient_id, state)
-SELECT p, '{}'::jsonb FROM unnest(%s::int[]) AS p ORDER BY p
+SELECT p, '{}'::jsonb FROM unnest(%b::int[]) AS p ORDER BY p
 ON CONFLICT (patient_id) DO NOTHING
 """
 LOCK_PATIENTS = """
@@ -51,7 +51,7 @@ LEFT JOIN LATERAL (
     SELECT n.on_oxygen FROM news2_context n
     WHERE n.patient_id = s.patient_id AND n.on_oxygen IS NOT NULL
     ORDER BY n.recorded_at DESC, n.id DESC LIMIT 1) o ON true
-WHERE s.patient_id = ANY(%s)
+WHERE s.patient_id = ANY(%b::int[])
 ORDER BY s.patient_id
 FOR UPDATE OF s
 """
@@ -60,25 +60,34 @@ SELECT id, patient_id, rule_key, state, severity, opened_at, updated_at, last_ev
        last_value, paged_at, acknowledged_at, snoozed_until, escalation_level, late,
        cause, details::text
 FROM alerts
-WHERE patient_id = ANY(%s) AND state <> 'resolved'
+WHERE patient_id = ANY(%b::int[]) AND state <> 'resolved'
 ORDER BY patient_id, rule_key
 FOR UPDATE
 """
-HISTORY = """
-SELECT q.patient_id, r.metric, r.value, r.measured_at, r.origin, r.reading_id::text
-FROM unnest(%s::int[], %s::int2[], %s::timestamptz[], %s::timestamptz[], %s::int[])
-     AS q(patient_id, metric, since, until, take)
-CROSS JOIN LATERAL (
+_TRUSTED_ROWS = """
     SELECT metric, value, measured_at, origin, reading_id FROM readings r
     WHERE r.patient_id = q.patient_id AND r.metric = q.metric
-      AND r.measured_at >= q.since AND r.measured_at <= q.until
-      AND NOT (r.quality && %s::text[])
-    ORDER BY r.measured_at DESC
-    LIMIT q.take) AS r
+      AND NOT (r.quality && %(questionable)b::text[])
+"""
+# Per (patient, metric): the newest `take` trusted readings measured in [since, split], and
+# every one measured in (split, until]. Parameters go binary: text-formatting thousands of
+# timestamps costs more than the query.
+HISTORY = f"""
+SELECT q.patient_id, r.metric, r.value, r.measured_at, r.origin, r.reading_id::text
+FROM unnest(%(patients)b::int[], %(metrics)b::int2[], %(since)b::timestamptz[],
+            %(split)b::timestamptz[], %(until)b::timestamptz[], %(take)b::int[])
+     AS q(patient_id, metric, since, split, until, take)
+CROSS JOIN LATERAL (
+    ({_TRUSTED_ROWS} AND r.measured_at >= q.since AND r.measured_at <= q.split
+     ORDER BY r.measured_at DESC LIMIT q.take)
+    UNION ALL
+    ({_TRUSTED_ROWS} AND r.measured_at > q.split AND r.measured_at <= q.until
+     ORDER BY r.measured_at DESC LIMIT %(cap)s)
+) AS r
 """
 SAVE_STATES = """
 UPDATE rule_state s SET state = v.state::jsonb, updated_at = now()
-FROM unnest(%s::int[], %s::text[]) AS v(patient_id, state)
+FROM unnest(%b::int[], %b::text[]) AS v(patient_id, state)
 WHERE s.patient_id = v.patient_id
 """
 
@@ -108,9 +117,13 @@ class LiveAlert:
 
 @dataclass(frozen=True, slots=True)
 class HistoryRequest:
+    """The newest `take` trusted readings of a metric measured in [since, split], and all
+    those measured in (split, until]."""
+
     patient_id: int
     metric: int  # MetricSpec.number
     since: datetime
+    split: datetime
     until: datetime
     take: int
 
@@ -163,17 +176,23 @@ def live_alerts(cur: psycopg.Cursor[Any], patient_ids: Sequence[int]
     return found
 
 
-def load_history(cur: psycopg.Cursor[Any], requests: Iterable[HistoryRequest]
-                 ) -> dict[int, list[Observation]]:
-    """Trusted stored readings per patient, newest first within each request."""
+def load_history(cur: psycopg.Cursor[Any], requests: Iterable[HistoryRequest],
+                 exclude: frozenset[str] = frozenset()) -> dict[int, list[Observation]]:
+    """Trusted stored readings per patient, newest first within each request, except the
+    readings in `exclude` (the batch itself, which the caller has already). Filtered here
+    rather than by xmin in SQL: TimescaleDB refuses system columns on compressed chunks."""
     asked = list(requests)
     found: dict[int, list[Observation]] = {}
     if not asked:
         return found
-    cur.execute(HISTORY, (
-        [r.patient_id for r in asked], [r.metric for r in asked], [r.since for r in asked],
-        [r.until for r in asked], [r.take for r in asked], QUESTIONABLE_FLAGS))
+    cur.execute(HISTORY, {
+        "patients": [r.patient_id for r in asked], "metrics": [r.metric for r in asked],
+        "since": [r.since for r in asked], "split": [r.split for r in asked],
+        "until": [r.until for r in asked], "take": [r.take for r in asked],
+        "questionable": QUESTIONABLE_FLAGS, "cap": HISTORY_CAP})
     for pid, metric, value, measured_at, origin, reading_id in cur:
+        if reading_id in exclude:
+            continue
         # Questionable readings were filtered out above, so the flags are not needed here.
         found.setdefault(pid, []).append(Observation(
             BY_NUMBER[metric].metric, value, measured_at, origin=Origin(origin),

@@ -209,7 +209,10 @@ class SweeperThread:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        elif self._conn is not None:  # never started: run_once was called directly
+            self._conn.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -227,11 +230,15 @@ class SweeperThread:
                                              connect_timeout=5,
                                              application_name="vigil-sweeper")
             result = self.sweeper.sweep(self._conn, now)
-        except psycopg.Error as exc:
-            # The database is down or refused a chunk: try again next round.
+        except Exception as exc:
+            # The database is down or refused a chunk (or a bug): try again next round --
+            # the thread must outlive any one sweep, missing-data alerts depend on it.
             self.errors += 1
-            log.warning("sweep failed; retrying next round",
-                        extra={"fields": {"error": str(exc).strip()[:500]}})
+            if isinstance(exc, psycopg.Error):
+                log.warning("sweep failed; retrying next round",
+                            extra={"fields": {"error": str(exc).strip()[:500]}})
+            else:
+                log.exception("sweep failed; retrying next round")
             if self._conn is not None and not self._conn.closed:
                 self._conn.close()
             self._conn = None

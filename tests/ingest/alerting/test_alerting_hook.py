@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 from alerting_helpers import (
     Ward,
     alerts,
@@ -176,3 +177,54 @@ def test_weight_trend_over_days_from_stored_history(ward: Ward) -> None:
     assert alert["trigger_id"] == today.id and alert["trigger_value"] == 82.3
     assert "rise of 2.3" in alert["message"] and "against 80" in alert["message"]
     assert [p["action"] for p in pages(ward)] == ["create"]
+
+
+def test_unreadable_rule_state_starts_afresh_and_alerting_goes_on(ward: Ward) -> None:
+    with psycopg.connect(ward.url) as conn:  # e.g. written by an incompatible version
+        conn.execute("INSERT INTO rule_state (patient_id, state) VALUES (%s, %s)",
+                     (ward.patient_id, '{"v": 99, "thresholds": "?"}'))
+    write(ward, [reading(ward.device, Metric.SPO2, 84.0, datetime.now(UTC) - SECOND)])
+    assert alerts(ward, "threshold:spo2")[0]["severity"] == "high"
+    with psycopg.connect(ward.url) as conn:
+        ((state,),) = conn.execute("SELECT state FROM rule_state").fetchall()
+    assert state["v"] == 1 and "threshold:spo2" in state["thresholds"]
+
+
+def test_a_failing_rule_evaluation_never_loses_the_readings(
+    ward: Ward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the rules")
+
+    monkeypatch.setattr("ingest.alerting.hook.evaluate_readings", broken)
+    hook = AlertingHook()
+    batch = [reading(ward.device, Metric.SPO2, 84.0, datetime.now(UTC) - SECOND)]
+    result = write(ward, batch, hook)
+    assert result.inserted == 1 and hook.stats.failures == 1  # stored, and counted
+    assert alerts(ward) == []
+
+
+def test_concurrent_writers_on_one_patient_are_serialised(ward: Ward) -> None:
+    """Two ingest workers flushing the same patient at once (e.g. two gateways): the patient
+    lock makes the second see the first's alert, so neither a duplicate nor an error."""
+    import threading
+
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    batches = [series(ward.devices[n], Metric.SPO2, [84.0] * 5, start + n * SECOND,
+                      step=2 * SECOND) for n in range(2)]
+    errors: list[BaseException] = []
+
+    def flush(readings: list[object]) -> None:
+        try:
+            write(ward, readings)  # type: ignore[arg-type]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=flush, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    (alert,) = alerts(ward, "threshold:spo2")
+    assert len(pages(ward, alert["id"])) == 1

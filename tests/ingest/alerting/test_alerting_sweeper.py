@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from alerting_helpers import Ward, alerts, events, incoming, pages, reading, series, snapshot, write
 
-from ingest.alerting import Sweeper, SweepResult
+from ingest.alerting import Sweeper, SweeperThread, SweepResult
 from ingest.alerting.sweeper import SWEEP_LOCK
 from ingest.writer import BatchWriter
 from vigil.messages import GatewayState, GatewayStatus, encode
@@ -175,3 +175,14 @@ def test_one_sweep_at_a_time_and_busy_patients_wait_for_the_next(ward: Ward) -> 
         busy = sweep(ward, now)
         assert busy.ran and busy.busy == 1 and alerts(ward) == []
     assert sweep(ward, now).busy == 0 and alerts(ward)  # swept once free
+
+
+def test_the_sweeper_thread_survives_a_database_it_cannot_reach(ward: Ward) -> None:
+    from devstack.ports import free_port
+
+    thread = SweeperThread(f"postgresql://postgres@127.0.0.1:{free_port()}/none", 60)
+    assert thread.run_once() is None and thread.errors == 1
+    thread.database_url = ward.url  # the database is back
+    result = thread.run_once()
+    assert result is not None and result.ran and thread.last_sweep_at is not None
+    thread.stop()
