@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems, web
+from api import problems
 from api.db import create_pool
 from api.routes import alerts, audit, auth, fhir, gateways, health, patients, readings, rules
 from api.routes import status as status_routes
@@ -107,7 +107,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for module in (health, auth, stream_routes, alerts, patients, rules, readings,
                    status_routes, gateways, audit, fhir):
         app.include_router(module.router)
-    app.include_router(web.router)  # the clinician dashboard, /ui (api/web)
+    # The dashboard: server-rendered pages under /ui, outside the OpenAPI document.
+    from api import web
+
+    app.include_router(web.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -6,7 +6,6 @@ cleanly: sessions disconnect, a retained "offline" status goes out, the outbox c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -78,10 +77,13 @@ class Agent:
             for device in settings.devices
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     # --- running --------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run until `stop` is set (0) or a part of the agent fails unexpectedly (1: the
+        service manager restarts it; the outbox keeps everything)."""
         self._loop = asyncio.get_running_loop()
         expired = self.outbox.expire(time.time())
         stats = self.outbox.stats()
@@ -90,8 +92,8 @@ class Agent:
             "ble_backend": self.radio.name, "outbox_depth": stats.depth, "expired": expired})
         self._announce_new_devices()
         self.uplink.start()
-        await self.finder.start()
-        tasks = [asyncio.create_task(self.sender.run(), name="sender"),
+        tasks = [asyncio.create_task(self.finder.run(), name="scanner"),
+                 asyncio.create_task(self.sender.run(), name="sender"),
                  asyncio.create_task(self._every(self.settings.heartbeat_interval_s,
                                                  self._heartbeat), name="heartbeat"),
                  asyncio.create_task(self._every(EXPIRY_INTERVAL_S, self._expire),
@@ -103,19 +105,29 @@ class Agent:
             tasks.append(asyncio.create_task(supervisor.run(), name=supervisor.device_id))
             tasks.append(asyncio.create_task(supervisor.watch_silence(),
                                              name=f"{supervisor.device_id}-silence"))
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        failed = False
         try:
-            await stop.wait()
+            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stopping}:
+                failed = True
+                error = task.exception() if not task.cancelled() else None
+                log.critical("part of the agent stopped unexpectedly; exiting to be restarted",
+                             extra={"task": task.get_name()},
+                             exc_info=(type(error), error, error.__traceback__) if error else None)
         finally:
             log.info("agent stopping")
+            stopping.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self.finder.stop()
-            self.uplink.stop("shutdown")
+            self.uplink.stop("shutdown")  # joins paho's thread: no callbacks after this
+            await asyncio.sleep(0)  # let acks it already handed over reach the outbox
             self._write_health(state="stopped")
+            self._closed = True
             self.outbox.close()
             log.info("agent stopped")
+        return 1 if failed else 0
 
     async def _every(self, period: float, action: Callable[[], object]) -> None:
         while True:
@@ -148,19 +160,25 @@ class Agent:
         self._loop.call_soon_threadsafe(self._uplink_up)
 
     def _acked(self, ack: Ack) -> None:
+        if self._closed:
+            return  # a late ack after shutdown: the next run resends, ingest deduplicates
         for rejected in ack.rejected:
             # Ingest dead-lettered it with the raw message: kept centrally, so it may go here.
             log.warning("ingest rejected a reading", extra={"id": rejected.id,
                                                             "reason": rejected.reason})
-        removed = self.outbox.acknowledge([*ack.stored, *(r.id for r in ack.rejected)])
+        ids = [*ack.stored, *(r.id for r in ack.rejected)]
+        removed = self.outbox.acknowledge(ids)
+        self.sender.acknowledged(ids)
         self.counters.acked += removed
         self.counters.rejected += len(ack.rejected)
 
     def _uplink_up(self) -> None:
+        if self._closed:
+            return
         # Whatever was sent before this connection may be lost with the broker: resend now.
         self.outbox.make_all_due(time.time())
         self.uplink.publish_status(self.status())
-        self.sender.wake.set()
+        self.sender.reconnected()
 
     # --- status -----------------------------------------------------------------------------
 

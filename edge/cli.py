@@ -13,9 +13,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
+
+from bleak.exc import BleakError
 
 from edge.config import DEFAULT_CONFIG_PATH, ConfigError, DeviceConfig, load_settings
 from edge.outbox import OutboxError
@@ -23,6 +26,7 @@ from edge.profiles import Profile
 from edge.radio import NATIVE, Radio, RadioError, load_radio
 
 log = logging.getLogger("edge.cli")
+T = TypeVar("T")
 
 # The health file is rewritten every 5 s; three missed writes means the agent is stuck or gone.
 HEALTH_STALE_S = 15.0
@@ -87,6 +91,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RadioError, OutboxError) as exc:
         print(f"vigil edge {args.command}: {exc}", file=sys.stderr)
         return 2
+    except NoBluetooth as exc:
+        print(f"vigil edge {args.command}: Bluetooth not available: {exc}", file=sys.stderr)
+        return 1
+
+
+class NoBluetooth(RuntimeError):
+    """The radio could not be used (no adapter, BlueZ not running, emulated room down)."""
+
+
+def _listen(work: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(work)
+    except (BleakError, OSError) as exc:
+        raise NoBluetooth(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _radio_for(args: argparse.Namespace) -> tuple[Radio, Path | None]:
@@ -103,7 +121,7 @@ def _scan(args: argparse.Namespace) -> int:
     from edge.scan import scan
 
     radio, _ = _radio_for(args)
-    found = asyncio.run(scan(radio, args.timeout))
+    found = _listen(scan(radio, args.timeout))
     shown = [f for f in found if args.all or f.is_health_device]
     if args.json:
         for f in shown:
@@ -129,7 +147,7 @@ def _pair(args: argparse.Namespace) -> int:
     if path is None:
         raise ConfigError(f"config file {_default_config()} does not exist: copy "
                           f"deploy/gateway.example.toml there first, or pass --config")
-    found = asyncio.run(find(radio, args.address, args.timeout))
+    found = _listen(find(radio, args.address, args.timeout))
     if found is None and args.profile is None:
         print(f"vigil edge pair: {args.address} not heard within {args.timeout:g} s; wake the "
               f"device (take a measurement) and retry, or give --profile", file=sys.stderr)
@@ -168,15 +186,14 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
     agent = Agent(settings)
 
-    async def main_loop() -> None:
+    async def main_loop() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await agent.run(stop)
+        return await agent.run(stop)
 
-    asyncio.run(main_loop())
-    return 0
+    return asyncio.run(main_loop())
 
 
 def _status(args: argparse.Namespace) -> int:

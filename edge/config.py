@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,9 +65,10 @@ class DeviceConfig(_Section):
 
 class OutboxConfig(_Section):
     path: Path = Path("/var/lib/vigil-edge/outbox.db")
-    # Bounds: the outbox evicts (see edge.outbox) when either is exceeded.
-    max_items: Annotated[int, Field(ge=100)] = 500_000
-    max_bytes: Annotated[int, Field(ge=100_000)] = 256 * 1024 * 1024
+    # Bounds: the outbox evicts (see edge.eviction) when either is exceeded. A 1 Hz oximeter
+    # stream is 172,800 readings (~40 MB of payload) a day: the defaults hold a week of it.
+    max_items: Annotated[int, Field(ge=100)] = 1_200_000
+    max_bytes: Annotated[int, Field(ge=100_000)] = 512 * 1024 * 1024
     # Anything unacknowledged for longer than this is dropped (and reported).
     max_age_s: Seconds = 30 * 24 * 3600.0
     # Resend schedule for unacknowledged messages: exponential from initial to max, jittered.
@@ -140,7 +141,7 @@ class GatewaySettings(BaseSettings):
     ble_backend_options: dict[str, OptionValue] = {}
     # JSON health file rewritten every few seconds (None: status only in the logs).
     status_file: Path | None = None
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     outbox: OutboxConfig = OutboxConfig()
     clock: ClockConfig = ClockConfig()
     reconnect: ReconnectConfig = ReconnectConfig()
@@ -182,7 +183,11 @@ class GatewaySettings(BaseSettings):
         if self.mqtt_password is not None:
             password = self.mqtt_password.get_secret_value()
         if self.mqtt_password_file is not None:
-            password = self.mqtt_password_file.read_text().strip()
+            try:
+                # An empty file means "no password" (e.g. client certificates instead).
+                password = self.mqtt_password_file.read_text().strip() or None
+            except OSError as exc:
+                raise ConfigError(f"mqtt_password_file: cannot read: {exc}") from None
         return MqttEndpoint(endpoint.host, endpoint.port, endpoint.tls, username, password)
 
     def device(self, device_id: str) -> DeviceConfig | None:

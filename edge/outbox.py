@@ -66,8 +66,8 @@ _BOUNDED = f"rank < {int(ItemClass.REPORT)}"
 
 @dataclass(frozen=True, slots=True)
 class OutboxLimits:
-    max_items: int = 500_000
-    max_bytes: int = 256 * 1024 * 1024
+    max_items: int = 1_200_000
+    max_bytes: int = 512 * 1024 * 1024
     max_age_s: float = 30 * 24 * 3600.0
     resend_initial_s: float = 10.0
     resend_max_s: float = 600.0
@@ -295,7 +295,7 @@ class Outbox:
     def mark_sent(self, items: Iterable[Pending], now: float) -> None:
         """Schedule the next resend of items just published, unless acknowledged first."""
         lim = self.limits
-        with self._transaction():
+        with self._transaction(durable=False):
             self._db.executemany(
                 "UPDATE items SET attempts = ?, next_attempt_at = ? WHERE id = ?",
                 (
@@ -310,13 +310,13 @@ class Outbox:
     def acknowledge(self, ids: Iterable[str]) -> int:
         """Remove acknowledged items; unknown ids (already removed, or never here) are
         ignored. Returns how many were removed."""
-        with self._transaction():
+        with self._transaction(durable=False):
             return self._delete(ids)
 
     def make_all_due(self, now: float) -> None:
         """After the uplink reconnects: everything unacknowledged may go now, rather than
         waiting out a backoff that was growing while there was no connection."""
-        with self._transaction():
+        with self._transaction(durable=False):
             self._db.execute(
                 "UPDATE items SET next_attempt_at = ? WHERE next_attempt_at > ?", (now, now)
             )
@@ -351,12 +351,21 @@ class Outbox:
     # --- plumbing -------------------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _transaction(self, durable: bool = True) -> Iterator[None]:
+        """durable=False for bookkeeping whose loss in a power cut only causes a resend
+        (attempt counts, acknowledgements): its commit skips the fsync; the next durable commit
+        syncs it along (WAL appends in order), and what is added is always durable."""
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            self._recount()
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._recount()
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=FULL")

@@ -10,6 +10,7 @@ the simulators, and the agent code is the same on every backend.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import time
@@ -21,6 +22,8 @@ from bleak import BleakScanner
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+
+from edge.backoff import Backoff
 
 log = logging.getLogger("edge.radio")
 
@@ -93,20 +96,49 @@ class Finder:
     fresh_s: float = 3.0
     _seen: dict[str, Sighting] = field(default_factory=dict)
     _waiters: dict[str, list[asyncio.Future[Sighting]]] = field(default_factory=dict)
+    # Restart a scan that has heard nothing at all for this long.
+    quiet_restart_s: float = 120.0
     _scanner: BleakScanner | None = None
+    _last_detection: float = 0.0
+    scanning: bool = False
 
-    async def start(self) -> None:
-        self._scanner = self.radio.scanner(self._detected)
-        await self._scanner.start()
+    async def run(self) -> None:
+        """Scan until cancelled. An adapter that is missing or off (BlueZ restarting, the
+        emulated room not up yet) is retried with backoff, and a scan that has heard nothing
+        for `quiet_restart_s` is restarted (a scanner whose adapter went away does not always
+        say so); the rest of the agent -- the outbox, the uplink -- carries on meanwhile."""
+        backoff = Backoff(1.0, 30.0)
+        while True:
+            try:
+                await self._scan_once()
+                backoff.reset()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # BleakError, D-Bus socket errors, ...
+                delay = backoff.next_delay()
+                log.error("Bluetooth scanner unavailable", extra={
+                    "error": f"{type(exc).__name__}: {exc}", "retry_in_s": round(delay, 1)})
+                await asyncio.sleep(delay)
 
-    async def stop(self) -> None:
-        if self._scanner is not None:
-            await self._scanner.stop()
-            self._scanner = None
+    async def _scan_once(self) -> None:
+        scanner = self.radio.scanner(self._detected)
+        await scanner.start()
+        self._scanner, self.scanning = scanner, True
+        self._last_detection = time.monotonic()
+        try:
+            while time.monotonic() - self._last_detection < self.quiet_restart_s:
+                await asyncio.sleep(min(5.0, self.quiet_restart_s))
+            log.warning("no advertisement heard; restarting the scan",
+                        extra={"quiet_s": self.quiet_restart_s})
+        finally:
+            self._scanner, self.scanning = None, False
+            with contextlib.suppress(Exception):
+                await scanner.stop()
 
     def _detected(self, device: BLEDevice, advertisement: AdvertisementData) -> None:
         address = device.address.upper()
-        sighting = Sighting(device, advertisement, time.monotonic())
+        self._last_detection = time.monotonic()
+        sighting = Sighting(device, advertisement, self._last_detection)
         self._seen[address] = sighting
         for waiter in self._waiters.pop(address, []):
             if not waiter.done():

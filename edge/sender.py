@@ -1,13 +1,19 @@
 """Moves due items from the outbox to the uplink: readings in contract-sized batches, events one
 per message. Only publishes while connected; what it publishes stays in the outbox, scheduled
-for a resend, until ingest acknowledges it."""
+for a resend, until ingest acknowledges it.
+
+Flow control: at most WINDOW items are in flight (published, not yet acknowledged) at a time,
+so a week of backlog after an outage drains at the pace ingest confirms it instead of piling
+up in paho's memory queue. An item unacknowledged for longer than the resend schedule's
+ceiling no longer counts (its acknowledgement is presumed lost; the resend covers it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -22,10 +28,13 @@ log = logging.getLogger("edge.sender")
 
 # Items taken from the outbox per round; a backlog goes out in rounds of this size.
 ROUND = 2000
+# Items published and not yet acknowledged, at most (~2.5 MB of readings).
+WINDOW = 10_000
 # Re-check the outbox at least this often even when nothing woke the sender.
 IDLE_POLL_S = 5.0
-# After a wake, gather what else arrives this long so a burst goes out as one batch.
-LINGER_S = 0.05
+# After a wake, gather what else arrives this long, so readings go out in batches rather than
+# one message (and one outbox round) each; half a second is nothing next to clinical time.
+LINGER_S = 0.5
 
 
 class Sender:
@@ -37,20 +46,51 @@ class Sender:
         late_after_s: float,
         counters: Counters,
         clock: Callable[[], float] = time.time,
+        window: int = WINDOW,
     ) -> None:
         self._outbox = outbox
         self._uplink = uplink
         self._late_after_s = late_after_s
         self._counters = counters
         self._clock = clock
+        self._window = window
+        self._stale_after_s = outbox.limits.resend_max_s
+        # id -> monotonic time published
+        self._in_flight: dict[str, float] = {}
         self.wake = asyncio.Event()
+
+    # --- flow control -------------------------------------------------------------------------
+
+    def acknowledged(self, ids: Iterable[str]) -> None:
+        was_full = len(self._in_flight) >= self._window
+        for item_id in ids:
+            self._in_flight.pop(item_id, None)
+        if was_full:
+            self.wake.set()  # room in the window again
+
+    def reconnected(self) -> None:
+        """A new connection: nothing from the last one is in flight any more."""
+        self._in_flight.clear()
+        self.wake.set()
+
+    def _room(self) -> int:
+        if len(self._in_flight) >= self._window:
+            cutoff = time.monotonic() - self._stale_after_s
+            for item_id in [i for i, at in self._in_flight.items() if at < cutoff]:
+                del self._in_flight[item_id]
+        return max(0, self._window - len(self._in_flight))
+
+    # --- sending ------------------------------------------------------------------------------
 
     def send_due(self) -> int:
         """Publish one round of due items; returns how many were taken from the outbox."""
         if not self._uplink.connected:
             return 0
+        room = min(ROUND, self._room())
+        if room == 0:
+            return 0
         now = self._clock()
-        pending = self._outbox.due(now, ROUND)
+        pending = self._outbox.due(now, room)
         readings: list[Reading] = []
         reading_items: list[Pending] = []
         sent: list[Pending] = []
@@ -69,8 +109,8 @@ class Sender:
             readings.append(for_sending(reading, now, self._late_after_s))
             reading_items.append(item)
         offset = 0
-        for batch in batch_readings(self._uplink.gateway_id, readings, datetime.fromtimestamp(
-                now, UTC)):
+        for batch in batch_readings(self._uplink.gateway_id, readings,
+                                    datetime.fromtimestamp(now, UTC)):
             items = reading_items[offset:offset + len(batch.readings)]
             offset += len(batch.readings)
             if not self._uplink.publish_batch(batch):
@@ -78,6 +118,8 @@ class Sender:
             self._counters.batches_published += 1
             sent.extend(items)
         self._outbox.mark_sent(sent, now)
+        published_at = time.monotonic()
+        self._in_flight.update((p.id, published_at) for p in sent)
         return len(pending)
 
     async def run(self) -> None:

@@ -12,11 +12,7 @@ Setup order (each step's reason):
    (persisted in the outbox database in the same transaction as the record's readings).
 A packet that does not decode becomes a MALFORMED_PACKET event with its raw bytes; the session
 carries on.
-
-Clock mapping within a session (see edge.clock for the policy): a stamp no later than the
-device clock's reading at connect was made by the clock as it was then, and maps through the
-offset observed then; a later stamp was made after the gateway set the clock (if it did), and
-maps through the offset read back after setting it.
+The device clock is checked and set by edge.session_clock.
 """
 
 from __future__ import annotations
@@ -24,18 +20,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.exc import BleakGATTProtocolError
 
-from edge.clock import ClockPolicy, ClockReading, naive_local
+from edge.clock import ClockPolicy
 from edge.failures import ProfileMismatch
 from edge.gatt import (
     BatteryLevel,
-    CurrentTime,
     GlucoseMeasurement,
     MalformedPacket,
     Measurement,
@@ -44,7 +41,6 @@ from edge.gatt import (
     RacpResponseCode,
     convert,
     decode,
-    encode_current_time,
     report_all_records,
     report_records_from,
 )
@@ -58,10 +54,12 @@ from edge.profiles import (
 )
 from edge.profiles import Measurement as MeasurementChar
 from edge.recorder import Recorder
+from edge.session_clock import REFUSED, Refused, SessionClock
 from vigil.messages import DeviceEventKind, Origin, Reading
 from vigil.quality import QualityFlag
 
 log = logging.getLogger("edge.session")
+T = TypeVar("T")
 
 # A RACP transfer is over when the device answers; give up if it goes quiet this long.
 RACP_IDLE_TIMEOUT_S = 15.0
@@ -100,8 +98,7 @@ class Session:
     def __init__(self, client: BleakClient, ctx: SessionContext) -> None:
         self.client = client
         self.ctx = ctx
-        self._clock_at_connect: ClockReading | None = None
-        self._clock_after_set: ClockReading | None = None
+        self.clock = SessionClock(self)
         self._racp_active = False
         # Storage index of the next record of a RACP transfer, for records without their own
         # sequence number (PLX spot checks): ">= n" returns n, n+1, ... in order.
@@ -124,9 +121,8 @@ class Session:
         info = await self._device_information()
         await self._battery()
         clock_char = services.get_characteristic(CURRENT_TIME)
-        if clock_char is not None and "read" in clock_char.properties:
-            self._clock_at_connect = await self._read_clock(clock_char, report=True)
-            await self._maybe_set_clock(clock_char)
+        if clock_char is not None:
+            await self.clock.check_and_set(clock_char)
         self.ctx.status.connected = True
         self.ctx.recorder.event(DeviceEventKind.CONNECTED, self.ctx.device_id,
                                 detail=info or None)
@@ -139,14 +135,25 @@ class Session:
                 return
         await disconnected.wait()
 
+    async def optional(self, what: str, work: Awaitable[T]) -> T | Refused:
+        """A step the session can do without: a device refusing it (an ATT error) is logged,
+        not fatal. A lost link still ends the session (BleakError "Not connected")."""
+        try:
+            return await work
+        except BleakGATTProtocolError as exc:
+            log.warning("device refused an optional step", extra={
+                "device": self.ctx.device_id, "step": what, "error": str(exc)})
+            return REFUSED
+
     async def _device_information(self) -> str:
         parts = []
         for uuid in DEVICE_INFORMATION_CHARS:
             char = self.client.services.get_characteristic(uuid)
             if char is None or "read" not in char.properties:
                 continue
-            raw = await self.client.read_gatt_char(char)
-            parts.append(bytes(raw).decode("utf-8", "replace").strip("\x00 "))
+            raw = await self.optional("device information", self.client.read_gatt_char(char))
+            if not isinstance(raw, Refused):
+                parts.append(bytes(raw).decode("utf-8", "replace").strip("\x00 "))
         return " / ".join(p for p in parts if p)[:1000]
 
     async def _battery(self) -> None:
@@ -154,15 +161,17 @@ class Session:
         if char is None:
             return
         if "read" in char.properties:
-            self._on_battery(char, await self.client.read_gatt_char(char))
+            level = await self.optional("battery", self.client.read_gatt_char(char))
+            if not isinstance(level, Refused):
+                self._on_battery(char, level)
         if "notify" in char.properties:
-            await self.client.start_notify(char, self._on_battery)
+            await self.optional("battery", self.client.start_notify(char, self._on_battery))
 
     def _on_battery(self, char: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
             value = decode(char.uuid, data)
         except MalformedPacket as exc:
-            self._malformed(char.uuid, data, exc.reason)
+            self.malformed(char.uuid, data, exc.reason)
             return
         if not isinstance(value, BatteryLevel):
             return
@@ -172,65 +181,13 @@ class Session:
             self.ctx.recorder.event(DeviceEventKind.BATTERY, self.ctx.device_id,
                                     battery_level=level)
 
-    # --- clock ------------------------------------------------------------------------------
-
-    async def _read_clock(self, char: BleakGATTCharacteristic, report: bool) -> ClockReading | None:
-        raw = await self.client.read_gatt_char(char)
-        now = self.ctx.recorder.now()
-        try:
-            value = decode(char.uuid, raw)
-        except MalformedPacket as exc:
-            self._malformed(char.uuid, raw, exc.reason)
-            return None
-        if not isinstance(value, CurrentTime) or value.timestamp is None:
-            return None  # the device does not know the date: nothing to observe
-        observed = ClockReading(
-            value.timestamp.replace(microsecond=value.fractions256 * 1_000_000 // 256), now
-        )
-        if report:
-            self._report_skew(observed)
-        return observed
-
-    def _report_skew(self, observed: ClockReading) -> None:
-        policy, status = self.ctx.policy, self.ctx.status
-        if not policy.is_skewed(observed):
-            status.skew_reported_s = None
-            return
-        skew = policy.skew_s(observed)
-        # Once per skew episode, not on every reconnect of a clock we cannot set.
-        if status.skew_reported_s is None or \
-                abs(skew - status.skew_reported_s) > policy.skew_threshold_s:
-            status.skew_reported_s = skew
-            self.ctx.recorder.event(
-                DeviceEventKind.CLOCK_SKEW, self.ctx.device_id,
-                detail=f"device clock is {abs(skew):.0f} s "
-                       f"{'ahead of' if skew > 0 else 'behind'} gateway local time")
-
-    async def _maybe_set_clock(self, char: BleakGATTCharacteristic) -> None:
-        observed = self._clock_at_connect
-        if (not self.ctx.set_device_clock or "write" not in char.properties
-                or observed is None or not self.ctx.policy.needs_setting(observed)):
-            return
-        now = self.ctx.recorder.now()
-        await self.client.write_gatt_char(
-            char, encode_current_time(naive_local(now, self.ctx.policy.tz),
-                                      external_reference_time_update=True), response=True)
-        after = await self._read_clock(char, report=False)
-        self._clock_after_set = after or ClockReading(naive_local(now, self.ctx.policy.tz), now)
-        self.ctx.recorder.event(
-            DeviceEventKind.CLOCK_SET, self.ctx.device_id,
-            detail=f"device clock set; it was {self.ctx.policy.skew_s(observed):+.0f} s off")
-
-    def _clock_for(self, device_time: datetime) -> ClockReading | None:
-        before, after = self._clock_at_connect, self._clock_after_set
-        if after is None or (before is not None and device_time <= before.device_time):
-            return before
-        return after
-
     # --- stored records -----------------------------------------------------------------------
 
     async def _fetch_stored(self, racp: BleakGATTCharacteristic) -> None:
-        await self.client.start_notify(racp, self._on_racp)
+        subscribed = await self.optional("stored records",
+                                          self.client.start_notify(racp, self._on_racp))
+        if isinstance(subscribed, Refused):
+            return
         last = self.ctx.recorder.outbox.last_sequence(self.ctx.device_id)
         if last is None or last >= MAX_SEQUENCE:  # first contact, or the counter wrapped
             response = await self._racp_request(racp, report_all_records(), first_index=0)
@@ -253,7 +210,10 @@ class Session:
         self._racp_next = first_index
         self._last_activity = time.monotonic()
         try:
-            await self.client.write_gatt_char(racp, request, response=True)
+            written = await self.optional("stored records", self.client.write_gatt_char(
+                racp, request, response=True))
+            if isinstance(written, Refused):
+                return None
             return await self._racp_response()
         finally:
             self._racp_active = False
@@ -272,7 +232,7 @@ class Session:
             try:
                 value = decode(RACP, raw)
             except MalformedPacket as exc:
-                self._malformed(RACP, raw, exc.reason)
+                self.malformed(RACP, raw, exc.reason)
                 continue
             if isinstance(value, RacpResponse):
                 return value
@@ -291,7 +251,7 @@ class Session:
             try:
                 self._record(measurement, char.uuid, bytes(data))
             except MalformedPacket as exc:
-                self._malformed(char.uuid, data, exc.reason)
+                self.malformed(char.uuid, data, exc.reason)
             except Exception as exc:
                 # A bug or a storage failure: keep the bytes on record and keep supervising.
                 log.exception("measurement not recorded", extra={"device": self.ctx.device_id})
@@ -310,7 +270,7 @@ class Session:
         device_time: datetime | None = getattr(value, "timestamp", None)
         if getattr(value, "device_clock_not_set", False):
             device_time = None
-        observed = None if device_time is None else self._clock_for(device_time)
+        observed = None if device_time is None else self.clock.for_stamp(device_time)
         stamped = self.ctx.policy.measured_at(device_time, received_at, observed)
         try:
             conversion = convert(value, device_id=self.ctx.device_id, received_at=received_at,
@@ -356,7 +316,7 @@ class Session:
         return reading.model_copy(update={"quality": tuple(sorted(set(reading.quality) |
                                                                   set(flags)))})
 
-    def _malformed(self, uuid: str | int, data: bytes | bytearray, reason: str) -> None:
+    def malformed(self, uuid: str | int, data: bytes | bytearray, reason: str) -> None:
         raw = bytes(data).hex()
         self.ctx.recorder.event(
             DeviceEventKind.MALFORMED_PACKET, self.ctx.device_id,

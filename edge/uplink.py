@@ -46,8 +46,8 @@ class Uplink:
         self,
         settings: GatewaySettings,
         *,
-        on_ack: Callable[[Ack], None],
-        on_connected: Callable[[], None],
+        on_ack: Callable[[Ack], object],
+        on_connected: Callable[[], object],
         software_version: str | None = None,
     ) -> None:
         self.gateway_id = settings.gateway_id

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (INFO)")
     p.add_argument("--sweep-interval-s", type=float,
                    help="run the alert sweeper every N seconds in this process (15; 0 = off)")
+    p.add_argument("--no-alerting", dest="alerting", action="store_const", const=False,
+                   help="store readings without evaluating alert rules (benchmarks only)")
     p.add_argument("--migrate", action="store_true",
                    help="apply database migrations before consuming")
     return p
@@ -64,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.alerting import AlertingHook, SweeperThread
     from ingest.consumer import Consumer
 
-    consumer = Consumer(settings, hook=AlertingHook())
+    consumer = Consumer(settings, hook=AlertingHook() if settings.alerting else None)
     sweeper = None
     if settings.sweep_interval_s > 0:
         sweeper = SweeperThread(settings.database_url, settings.sweep_interval_s)

@@ -33,7 +33,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.decoding import Decoded, Limits, ReadingsMessage, decode_message
+from ingest.decoding import (
+    Decoded,
+    Limits,
+    ReadingsMessage,
+    RejectedMessage,
+    Rejection,
+    decode_message,
+)
 from ingest.reasons import RejectReason
 from ingest.settings import IngestSettings
 from ingest.telemetry import IngestMetrics
@@ -49,6 +56,7 @@ CRASH_AFTER_COMMIT_ENV = "VIGIL_INGEST_CRASH_AFTER_COMMIT"
 # Acks carry ids; this many keeps one Ack well under MAX_PAYLOAD_BYTES (~40 bytes per id).
 ACK_IDS_PER_MESSAGE = 4000
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+_IDLE_CHECK_S = 15.0
 
 
 @dataclass(slots=True)
@@ -84,6 +92,8 @@ class Consumer:
         self._closing = threading.Event()  # stop taking new messages
         self._give_up = threading.Event()  # stop retrying the database
         self._done = threading.Event()
+        self._stop_requested = threading.Event()  # SIGTERM, or a fatal error
+        self.failed = False
         self._pending = 0
         self._commits = 0
         self._crash_after = int(os.environ.get(CRASH_AFTER_COMMIT_ENV, "0") or 0)
@@ -191,13 +201,18 @@ class Consumer:
 
     def run(self) -> int:
         """Run until SIGTERM or SIGINT."""
-        stop = threading.Event()
+        stop = self._stop_requested
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         self.start()
         status_every = 60.0
         while not stop.wait(status_every):
             log.info("status", extra={"fields": self.health()})
+        if self.failed:
+            self._done.set()
+            self.client.disconnect()
+            self.client.loop_stop()
+            return 1  # unacknowledged messages are redelivered to the restarted process
         log.info("stopping: finishing the batch in hand")
         self.stop()
         return 0
@@ -207,7 +222,7 @@ class Consumer:
 
     def health(self) -> dict[str, Any]:
         return {
-            "healthy": self._connected.is_set() and self.database_ok,
+            "healthy": self._connected.is_set() and self.database_ok and not self.failed,
             "broker_connected": self._connected.is_set(),
             "database_ok": self.database_ok,
             "last_commit_at": self.last_commit_at,
@@ -224,23 +239,41 @@ class Consumer:
                 self._decoded.put(_STOP)
                 return
             try:
-                decoded = decode_message(item.topic, item.payload, datetime.now(UTC),
-                                         self.limits, item.retain)
-            except Exception:  # a bug, not bad input: keep the message, stop taking more
-                log.exception("decoder failed; message left unacknowledged")
-                continue
+                decoded: Decoded = decode_message(item.topic, item.payload, datetime.now(UTC),
+                                                  self.limits, item.retain)
+            except Exception as exc:
+                # A defect of ours, not bad input. Keep the raw bytes as a dead letter and go
+                # on: leaving the message unacknowledged would block one in-flight slot for
+                # good, and crashing would turn one poison message into a crash loop.
+                log.exception("decoder failed; dead-lettering the message")
+                decoded = RejectedMessage(None, Rejection(
+                    RejectReason.STORAGE_ERROR, f"internal decoder error: {exc!r}"[:1000],
+                    item.payload))
             self._decoded.put((item, decoded))
 
     # -- writer -------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        try:
+            self._write_batches()
+        except BaseException:
+            log.exception("the writer stopped on an unexpected error; exiting")
+            self.failed = True
+            self._stop_requested.set()
+            raise
+
+    def _write_batches(self) -> None:
         s = self.settings
         delay = s.batch_delay_ms / 1000
         batch: list[tuple[Inbound, Decoded]] = []
         readings = 0
         first = 0.0
         stopping = False
+        checked = 0.0
         while True:
+            if not batch and time.monotonic() - checked > _IDLE_CHECK_S:
+                self._check_database()  # keeps /healthz truthful while no traffic flows
+                checked = time.monotonic()
             timeout = max(0.0, first + delay - time.monotonic()) if batch else 0.5
             try:
                 item = self._decoded.get(timeout=timeout) if not stopping else \
@@ -264,6 +297,17 @@ class Consumer:
                 batch, readings = [], 0
             if stopping and not batch and item is None:
                 return
+
+    def _check_database(self) -> None:
+        try:
+            conn = self._connection()
+            conn.execute("SELECT 1")
+            conn.rollback()
+            self.database_ok = True
+        except psycopg.Error as exc:
+            self.database_ok = False
+            self._drop_connection()
+            log.warning("database unavailable", extra={"fields": {"error": str(exc).strip()}})
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -296,6 +340,18 @@ class Consumer:
                 log.warning("database unavailable; keeping the batch and retrying",
                             extra={"fields": {"error": str(exc).strip(), "retry_in_s": wait,
                                               "messages": len(items)}})
+                if self._give_up.wait(wait):
+                    return False
+            except Exception:
+                # Not the database's fault: a bug, or the insert hook (alerting) failing. The
+                # batch was rolled back; keep it and retry, loudly, rather than lose or
+                # dead-letter clinical data because of a downstream defect.
+                self.database_ok = False
+                self.metrics.write_errors.inc()
+                wait = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+                attempt += 1
+                log.exception("writing a batch failed; keeping it and retrying",
+                              extra={"fields": {"retry_in_s": wait, "messages": len(items)}})
                 if self._give_up.wait(wait):
                     return False
         self.database_ok = True

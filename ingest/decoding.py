@@ -166,23 +166,23 @@ def decode_readings(
             tuple(r.id for r in batch.readings),
         )
     message = ReadingsMessage(gateway, batch.sent_at, payload, [], [])
+    horizon = now + limits.max_future
     for position, reading in enumerate(batch.readings):
-        _check_reading(message, position, reading, now, limits)
+        _check_reading(message, position, reading, horizon, limits)
     return message
 
 
 def _check_reading(
-    message: ReadingsMessage, position: int, reading: Reading, now: datetime, limits: Limits
+    message: ReadingsMessage, position: int, reading: Reading, horizon: datetime, limits: Limits
 ) -> None:
-    """The contract-independent checks on one valid reading: plausible, not in the future."""
+    """The contract-independent checks on one valid reading: plausible, and not later than
+    `horizon` (now plus the allowed clock error)."""
     spec = CATALOGUE[reading.metric]
     if not spec.plausible_min <= reading.value <= spec.plausible_max:
         detail = (f"{reading.metric.value} {reading.value} {reading.unit} is outside "
                   f"{spec.plausible_min}..{spec.plausible_max}")
         reason = RejectReason.IMPLAUSIBLE_VALUE
-    elif reading.measured_at > now + limits.max_future or (
-        reading.received_at > now + limits.max_future
-    ):
+    elif reading.measured_at > horizon or reading.received_at > horizon:
         latest = max(reading.measured_at, reading.received_at)
         detail = f"timestamp {latest.isoformat()} is more than {limits.max_future} ahead"
         reason = RejectReason.FUTURE_TIMESTAMP
@@ -234,7 +234,8 @@ def _decode_readings_slowly(
                 Rejection(RejectReason.SCHEMA_VIOLATION, detail, raw, _id_of(raw))
             )
             continue
-        _check_reading(message, position, Reading.model_validate_json(raw), now, limits)
+        _check_reading(message, position, Reading.model_validate_json(raw),
+                       now + limits.max_future, limits)
     return message
 
 

@@ -23,5 +23,6 @@ class RejectReason(StrEnum):
     ENROLLED_TO_OTHER_PATIENT = "enrolled_to_other_patient"  # enrolled via another gateway
     IMPLAUSIBLE_VALUE = "implausible_value"  # outside the catalogue's plausible range
     FUTURE_TIMESTAMP = "future_timestamp"
-    # the database refused a message that passed validation (kept so it cannot wedge ingest)
+    # the database refused a message that passed validation, or ingest failed on it
+    # internally: kept with its raw bytes so one poison message cannot wedge ingest
     STORAGE_ERROR = "storage_error"

@@ -69,7 +69,8 @@ def _redact(url: str) -> str:
 
 
 class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore",
+                                      title="ingest settings")
 
     database_url: str = DEFAULT_DATABASE_URL
     mqtt_url: str = DEFAULT_MQTT_URL
@@ -95,6 +96,9 @@ class IngestSettings(BaseSettings):
     # Run the alert sweeper (ingest.alerting.sweeper) in this process every N seconds; 0 = off.
     # Every worker may sweep: an advisory lock lets one sweep run at a time.
     sweep_interval_s: float = Field(15.0, ge=0)
+    # Evaluate alert rules in the write transaction (ingest.alerting). Off only to measure or
+    # to run a storage-only worker; then nothing pages on readings.
+    alerting: bool = True
 
     @field_validator("mqtt_url")
     @classmethod

@@ -48,6 +48,9 @@ class IngestMetrics:
             "Commit time minus the oldest received_at in the last batch", registry=r)
         self.database_errors = Counter("vigil_ingest_database_errors",
                                        "Failed write attempts (retried)", registry=r)
+        self.write_errors = Counter("vigil_ingest_write_errors",
+                                    "Failed write attempts not caused by the database "
+                                    "(retried)", registry=r)
         self.pending = Gauge("vigil_ingest_pending_messages",
                              "Messages received and not yet acknowledged", registry=r)
         self.connected = Gauge("vigil_ingest_broker_connected", "1 while connected", registry=r)

@@ -74,6 +74,7 @@ FROM devices d LEFT JOIN enrolments e ON e.device_id = d.id
 WHERE d.address = ANY(%s)
 """
 _NO_QUALITY: list[str] = []
+_METRIC_NUMBER = {metric: spec.number for metric, spec in CATALOGUE.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +236,11 @@ class BatchWriter:
                 patient_id, device_id = found
                 staged[reading.id] = (
                     reading.id, reading.measured_at, reading.received_at, patient_id,
-                    device_id, CATALOGUE[reading.metric].number, reading.value,
-                    [q.value for q in reading.quality] if reading.quality else _NO_QUALITY,
-                    reading.origin.value, reading.sequence, reading.device_time,
+                    device_id, _METRIC_NUMBER[reading.metric], reading.value,
+                    # StrEnum members are str: the text dumper takes them as they are,
+                    # without the Python-level `.value` property per row.
+                    list(reading.quality) if reading.quality else _NO_QUALITY,
+                    reading.origin, reading.sequence, reading.device_time,
                 )
                 if self.hook is not None:
                     new_candidates[reading.id] = NewReading(reading, patient_id, device_id,
@@ -254,7 +257,12 @@ class BatchWriter:
         for address, device_id, gateway_id, patient_id, start, end in cur.execute(
             ENROLMENTS, (list(addresses),)
         ):
-            found[address].append(_Enrolment(device_id, gateway_id, patient_id, start, end))
+            # In UTC like every reading's measured_at: aware datetimes sharing one tzinfo
+            # compare without a utcoffset() call each (measured: 5 % of ingest CPU otherwise).
+            found[address].append(_Enrolment(
+                device_id, gateway_id, patient_id,
+                None if start is None else start.astimezone(UTC),
+                None if end is None else end.astimezone(UTC)))
         return found
 
     def _insert(self, cur: psycopg.Cursor[Any], staged: dict[str, tuple[object, ...]],

@@ -39,9 +39,11 @@ def fresh_db_url(pg_server: PostgresServer) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
-    """A shared anonymous broker; tests keep to their own gateway ids."""
+    """An anonymous broker for one test. Mosquitto starts in a fraction of a second, and a
+    broker shared between tests leaks retained status messages and persistent sessions from
+    one test into the next (a consumer subscribing to every gateway sees them all)."""
     broker = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"))
     broker.start()
     yield broker

@@ -243,8 +243,10 @@ class RejectedReading(_Message):
 
 class Ack(_Message):
     """Ingest's end-to-end acknowledgement, sent after commit. `stored` lists readings now in
-    the database (new or already there); `rejected` lists readings dead-lettered with their
-    reason -- they are kept centrally too, so the gateway may also let them go."""
+    the database (new or already there) -- and the `event_id`s of device events committed, which
+    the gateway's outbox keeps until acknowledged just like readings; `rejected` lists readings
+    dead-lettered with their reason -- they are kept centrally too, so the gateway may also let
+    them go."""
 
     v: Literal[1] = SCHEMA_VERSION
     kind: Literal["ack"] = "ack"

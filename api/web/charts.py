@@ -125,7 +125,9 @@ def time_ticks(since: datetime, until: datetime, zone: ZoneInfo) -> list[tuple[d
     while day <= end_day:
         midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
         if since <= midnight <= until and index % step_days == 0:
-            ticks.append((midnight, f"{midnight.strftime('%a')} {day.day}"))
+            label = f"{midnight.strftime('%a')} {day.day}" if span <= timedelta(days=10) \
+                else f"{day.day} {midnight.strftime('%b')}"
+            ticks.append((midnight, label))
         if since <= midnight:
             index += 1
         day += timedelta(days=1)

@@ -59,7 +59,12 @@ def read_session(request: Request, settings: ApiSettings, web: WebSettings,
 def api_token(session: sessions.Session, settings: ApiSettings, now: datetime,
               ttl: timedelta) -> str:
     """A short-lived API token for the session's user, to go through the API's own checks."""
-    role = Role(session.role) if session.role in Role._value2member_map_ else Role.CLINICIAN
+    # The role in the token is not what authorises (viewer_from_token reads it from the
+    # database); any valid value will do for a session from before a role change.
+    try:
+        role = Role(session.role)
+    except ValueError:
+        role = Role.CLINICIAN
     token, _ = issue_token(session.subject, role, settings.jwt_secret.get_secret_value(), ttl,
                            settings.jwt_issuer, now=now)
     return token

@@ -213,7 +213,10 @@ async def patient_page(
                      present.local_time(a.resolved_at, now, zone) if a.resolved_at else "",
                      present.local_time(a.acknowledged_at, now, zone)
                      if a.acknowledged_at else "") for a in history],
+        "live_alerts": [(a, present.humanise_age((now - a.opened_at).total_seconds()))
+                        for a in history if a.state is not AlertStatus.RESOLVED],
         "names": names, "now_text": now.astimezone(zone).strftime("%H:%M:%S"),
+        "refresh_s": web_settings().refresh_s,
         "date_of_birth": patient.date_of_birth.strftime("%d %b %Y")
         if patient.date_of_birth else None,
         "fmt_time": lambda at: present.local_time(at, now, zone),

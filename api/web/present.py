@@ -138,6 +138,16 @@ def shown(fresh: Freshness, now: datetime, zone: ZoneInfo) -> Shown:
                  "STALE" if fresh.stale else "", fresh.at.isoformat())
 
 
+def recorded(at: datetime | None, now: datetime, zone: ZoneInfo) -> Shown:
+    """A time that records an event (an alert opened, its evidence measured): shown with its
+    age, with no staleness of its own -- it is history, not a current value."""
+    if at is None:
+        return Shown("—", "never", False, "none", "", None)
+    age = max(0.0, (now - at).total_seconds())
+    return Shown(local_time(at, now, zone), humanise_age(age), False, "fresh", "",
+                 at.isoformat())
+
+
 def staleness(at: datetime | None, now: datetime, allowed: timedelta) -> Freshness:
     """Whether a value measured `at` is stale at `now` given its allowance: missing is stale;
     older than allowed is stale; exactly at the allowance is still fresh; a clock slightly

@@ -53,13 +53,6 @@ class QueueItem:
     snoozed_until_text: str
 
 
-def _shown_at(at: datetime | None, now: datetime, zone: ZoneInfo) -> present.Shown:
-    # Alert evidence is a record of what triggered it, not a current value: it carries its
-    # time and age, and no stale judgement of its own.
-    fresh = present.staleness(at, now, timedelta(days=3650))
-    return present.shown(fresh, now, zone)
-
-
 async def queue_context(conn: Connection, user: UiUser, *,
                         notice: tuple[str, str] | None = None) -> dict[str, Any]:
     zone = ZoneInfo(web_settings().timezone)
@@ -70,8 +63,8 @@ async def queue_context(conn: Connection, user: UiUser, *,
                              | {a.snoozed_by for a in found if a.snoozed_by})
     items = [QueueItem(
         alert=a,
-        evidence=_shown_at(a.trigger_measured_at or a.last_evidence_at, now, zone),
-        waiting=_shown_at(a.opened_at, now, zone),
+        evidence=present.recorded(a.trigger_measured_at or a.last_evidence_at, now, zone),
+        waiting=present.recorded(a.opened_at, now, zone),
         waiting_text=present.waiting_for((now - a.opened_at).total_seconds()),
         acknowledged_by=names.get(a.acknowledged_by) if a.acknowledged_by else None,
         snoozed_by=names.get(a.snoozed_by) if a.snoozed_by else None,

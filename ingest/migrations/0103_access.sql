@@ -10,7 +10,9 @@ CREATE VIEW patient_access (patient_id, user_id) AS
     FROM patient_teams pt
     JOIN team_members tm ON tm.team_id = pt.team_id
     JOIN users u ON u.id = tm.user_id AND u.active AND u.role = 'clinician'
-    UNION
+    -- The branches are disjoint by role, and a patient shared by two of a clinician's teams
+    -- appears twice, which IN (...) does not mind: no de-duplication cost.
+    UNION ALL
     SELECT p.id, u.id
     FROM patients p
     JOIN users u ON u.organisation_id = p.organisation_id AND u.active AND u.role = 'admin';

@@ -74,6 +74,12 @@ def configure(room: str | None = None) -> None:
         _room = room
 
 
+def reset() -> None:
+    """Forget the configured room: `VIGIL_SIM_ROOM` applies again (for tests)."""
+    global _room
+    _room = None
+
+
 def room_address() -> tuple[str, int]:
     address = _room or os.environ.get(ENV_ROOM)
     if not address:

@@ -14,8 +14,11 @@ when the report says otherwise; 2 for unusable arguments, files or servers.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,7 +139,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from simulators.fleet.engine import FleetError, plan_fleet, run_fleet
+    from simulators.fleet.engine import FleetError, FleetRun, plan_fleet
 
     try:
         config = config_from_args(args)
@@ -162,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             passwords = load_credentials(args.credentials)
         enrol_url = args.enrol or (args.database_url if args.provision else None)
         if enrol_url:
+            if importlib.util.find_spec("psycopg") is None:
+                print("vigil sim fleet: enrolling needs ingest's dependencies: "
+                      "pip install 'vigil[cloud]'", file=sys.stderr)
+                return 2
             from simulators.fleet.enrol import DEFAULT_LOOKBACK, enrol_fleet
 
             since = datetime.now(UTC) - DEFAULT_LOOKBACK
@@ -179,11 +186,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     if args.no_run:
         return 0
+    if config.database_url is not None and importlib.util.find_spec("psycopg") is None:
+        print("vigil sim fleet: checking the database needs psycopg: "
+              "pip install 'vigil[cloud]'", file=sys.stderr)
+        return 2
     try:
-        report = run_fleet(config, passwords=passwords, plan=(roster, fleet_scenario))
+        run = FleetRun(config, passwords=passwords, plan=(roster, fleet_scenario))
     except FleetError as exc:
         print(f"vigil sim fleet: {exc}", file=sys.stderr)
         return 2
+    # SIGTERM/SIGINT: stop generating and drain what is in flight; a second one stops that too.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: run.request_stop())
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        report = run.run()
+    except FleetError as exc:
+        print(f"vigil sim fleet: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:

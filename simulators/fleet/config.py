@@ -81,12 +81,11 @@ class FleetConfig(BaseModel):
     progress: bool = False
 
     @model_validator(mode="after")
-    def _pace(self) -> FleetConfig:
+    def _one_pace(self) -> FleetConfig:
         if self.rate is not None and self.speed is not None:
             raise ValueError("give either rate (readings/s) or speed (simulated s per s), not both")
-        if self.connection_mode is ConnectionMode.PER_GATEWAY and self.gateways > 5000:
-            raise ValueError(
-                "per-gateway connections open one TCP connection and thread per gateway; "
-                "use shared connections beyond 5000 gateways"
-            )
         return self
+
+
+class FleetError(RuntimeError):
+    """The fleet could not run (broker unreachable, credentials refused, bad scenario)."""

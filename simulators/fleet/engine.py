@@ -1,6 +1,7 @@
 """The fleet engine: one thread drives every simulated gateway -- measuring on schedule,
-batching, publishing, resending unacknowledged readings, heartbeating and acting out faults --
-while paho's network threads only hand it what arrived (simulators.fleet.transport).
+batching, publishing, resending unacknowledged readings, heartbeating, acting out faults --
+and serves every MQTT connection between ticks (simulators.fleet.transport), so nothing else
+ever touches the fleet's state.
 
     run_fleet(FleetConfig(...)) -> FleetReport
 
@@ -23,44 +24,32 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from edge.config import parse_mqtt_url
-from simulators.fleet.config import ConnectionMode, FleetConfig
+from simulators.fleet.assembly import assemble, plan_fleet
+from simulators.fleet.config import ConnectionMode, FleetConfig, FleetError
 from simulators.fleet.credentials import load_credentials
-from simulators.fleet.devices import DeviceState, measure
+from simulators.fleet.devices import measure
 from simulators.fleet.disruptions import Disruptions
 from simulators.fleet.gateway import GatewayRuntime, encode_batches, mark_late
-from simulators.fleet.outbox import GatewayOutbox
 from simulators.fleet.pacing import Pacing, SimClock, resolve_pacing, sim_origin
 from simulators.fleet.progress import Progress
-from simulators.fleet.report import FleetReport, Latency
-from simulators.fleet.roster import Roster, build_roster, deal_random_faults
-from simulators.fleet.scenario import FleetScenario, load_fleet_scenario
-from simulators.fleet.tally import Tally
+from simulators.fleet.report import FleetReport
+from simulators.fleet.roster import Roster, deal_random_faults
+from simulators.fleet.scenario import FleetScenario
+from simulators.fleet.tally import Tally, summarise
 from simulators.fleet.timeline import build_timeline
-from simulators.fleet.transport import Endpoint, Link, Note, Will, ack_filter
-from simulators.fleet.values import ValueModel, sampler
+from simulators.fleet.transport import Link, Network, Note
 from simulators.physiology.noise import uniform
 from simulators.physiology.patient import Patient
-from vigil.messages import (
-    Ack,
-    GatewayState,
-    GatewayStatus,
-    PayloadTooLarge,
-    Reading,
-    decode,
-    encode,
-)
-from vigil.topics import BUCKETS, PREFIX, Channel, InvalidTopic, bucket_of, parse
+from vigil.messages import Ack, GatewayState, PayloadTooLarge, Reading, decode
+from vigil.topics import Channel, InvalidTopic, parse
+
+__all__ = ["FleetError", "FleetRun", "plan_fleet", "run_fleet"]
 
 TICK_S = 0.005
 RESEND_SCAN_S = 0.25
 # Work per tick is capped so that acks keep being read while the generator is behind.
-MAX_READINGS_PER_TICK = 5000
+MAX_READINGS_PER_TICK = 500
 LATE_AFTER_S = 600.0  # edge.config late_after_s
-
-
-class FleetError(RuntimeError):
-    """The fleet could not run (broker unreachable, credentials refused, bad scenario)."""
 
 
 def run_fleet(
@@ -74,30 +63,6 @@ def run_fleet(
     (from provisioning, else read from `config.credentials_file` when it exists); `plan` is
     what `plan_fleet(config)` returned, when the caller already has it."""
     return FleetRun(config, passwords=passwords, progress_to=progress_to, plan=plan).run()
-
-
-def plan_fleet(config: FleetConfig) -> tuple[Roster, FleetScenario, FleetConfig]:
-    """The roster a config describes, with the scenario file's `[fleet]` values filling in
-    whatever the config did not set explicitly."""
-    scenario = load_fleet_scenario(config.scenario) if config.scenario else FleetScenario()
-    section = scenario.fleet
-    fill: dict[str, object] = {}
-    for name, value in (
-        ("gateways", section.gateways), ("devices_per_gateway", section.devices_per_gateway),
-        ("mix", section.mix), ("rate", section.rate), ("speed", section.speed),
-        ("seed", section.seed),
-        ("duration_s", None if section.duration is None else section.duration.total_seconds()),
-    ):
-        if value is not None and name not in config.model_fields_set:
-            fill[name] = value
-    if fill:
-        config = FleetConfig.model_validate({**config.model_dump(exclude_unset=True), **fill})
-    roster = build_roster(
-        gateways=config.gateways, devices_per_gateway=config.devices_per_gateway,
-        mix=config.mix, seed=config.seed, prefix=config.prefix,
-        scenario=scenario.scenario, conditions=section.conditions,
-    )
-    return roster, scenario, config
 
 
 class FleetRun:
@@ -139,80 +104,21 @@ class FleetRun:
         # Gateways holding unsent readings, oldest first (dicts keep insertion order).
         self.dirty: dict[int, None] = {}
         self.generated_to = 0.0  # simulated offset generation reached
+        self.events_waiting: set[int] = set()  # gateways holding device events
+        # Set from signal handlers: stop generating (then drain), or stop draining too.
+        self.stopping = False
+        self.aborting = False
 
     # --- setup ------------------------------------------------------------------------------
 
-    def _endpoint(self) -> tuple[Endpoint, str | None, str | None]:
-        try:
-            parsed = parse_mqtt_url(self.config.mqtt_url)
-        except ValueError as exc:
-            raise FleetError(f"MQTT URL: {exc}") from None
-        user = self.config.service_username or parsed.username
-        secret = self.config.service_password
-        password = secret.get_secret_value() if secret is not None else parsed.password
-        return Endpoint(parsed.host, parsed.port, parsed.tls), user, password
-
     def _build(self, clock: SimClock) -> None:
-        config = self.config
-        endpoint, user, password = self._endpoint()
-        scenario_ids = set() if self.fleet_scenario.scenario is None else {
-            p.id for p in self.fleet_scenario.scenario.patients
-        }
-        for patient_id, spec in self.roster.patients.items():
-            self.patients[patient_id] = spec.build(clock.origin)
-        per_gateway = config.connection_mode is ConnectionMode.PER_GATEWAY
-        shared = min(config.connections, len(self.roster.gateways), BUCKETS)
-        if not per_gateway:
-            for k in range(shared):
-                filters = [f"{PREFIX}/{b:02d}/+/ack" for b in range(BUCKETS) if b % shared == k]
-                self.links.append(Link(
-                    k, endpoint=endpoint, client_id=f"vigil-sim-{config.prefix}-{k}",
-                    username=user, password=password, ack_filters=filters, notes=self.notes,
-                    keepalive_s=config.keepalive_s,
-                ))
-        now = time.monotonic()
-        for index, entry in enumerate(self.roster.gateways):
-            devices = []
-            for device in entry.devices:
-                patient = self.patients[device.patient_id]
-                model = ValueModel.PHYSIOLOGY if device.patient_id in scenario_ids else (
-                    config.values
-                )
-                devices.append(DeviceState(
-                    entry=device, sample=sampler(patient, model),
-                    utc_offset=timedelta(minutes=patient.utc_offset_minutes),
-                    battery=80 + int(uniform(device.stream, -1) * 21),
-                ))
-            link = index if per_gateway else bucket_of(entry.id) % shared
-            runtime = GatewayRuntime(
-                entry=entry, index=index, link=link,
-                outbox=GatewayOutbox(config.ack_timeout_s, config.resend_max_s, self.rng),
-                devices=devices, heartbeat_s=config.heartbeat_s,
-                # Spread heartbeats over the interval: a fleet does not beat in step.
-                next_heartbeat=now + config.heartbeat_s * uniform(entry.devices[0].stream
-                                                                  if entry.devices else 0, -2),
-            )
-            self.gateways.append(runtime)
-            self.by_id[entry.id] = runtime
-            if per_gateway:
-                if entry.id in self.passwords:
-                    gw_password: str | None = self.passwords[entry.id]
-                elif user is None:
-                    gw_password = None  # an anonymous broker (development only)
-                else:
-                    raise FleetError(f"no MQTT password for gateway {entry.id}: provision the "
-                                     "fleet or give --credentials")
-                will = encode(GatewayStatus(
-                    gateway_id=entry.id, state=GatewayState.OFFLINE, at=datetime.now(UTC),
-                    reason="connection lost",
-                ))
-                self.links.append(Link(
-                    index, endpoint=endpoint, client_id=f"vigil-edge-{entry.id}",
-                    username=entry.id, password=gw_password,
-                    ack_filters=[ack_filter(entry.id)], notes=self.notes,
-                    keepalive_s=config.keepalive_s,
-                    will=Will(runtime.topics[Channel.STATUS], will), persistent=True,
-                ))
+        built = assemble(self.config, self.roster, self.fleet_scenario, clock.origin,
+                         self.passwords, self.notes, self.rng)
+        self.patients, self.links, self.gateways = built.patients, built.links, built.gateways
+        self.by_id = {g.id: g for g in self.gateways}
+        self.beats = [(g.next_heartbeat, g.index) for g in self.gateways]
+        heapq.heapify(self.beats)
+        self.network = Network(self.links)
         self.link_gateways: list[list[GatewayRuntime]] = [[] for _ in self.links]
         for runtime in self.gateways:
             self.link_gateways[runtime.link].append(runtime)
@@ -232,9 +138,9 @@ class FleetRun:
                 raise FleetError(f"{down} of {len(self.links)} MQTT connections did not come "
                                  f"up within {timeout:.0f}s: is the broker at "
                                  f"{self.config.mqtt_url.rsplit('@', 1)[-1]} running?")
-            time.sleep(0.01)
+            self.network.poll(0.01)
 
-    # --- notes from the network threads -----------------------------------------------------
+    # --- notes from the connections -----------------------------------------------------
 
     def _drain_notes(self, first_connect: bool = False) -> None:
         while True:
@@ -297,14 +203,17 @@ class FleetRun:
         return gateway.online and self.links[gateway.link].connected
 
     def _publish_status(self, gateway: GatewayRuntime, state: GatewayState,
-                        reason: str | None = None) -> None:
+                        reason: str | None = None) -> bool:
         link = self.links[gateway.link]
         payload = gateway.status(state, datetime.now(UTC), reason)
         if link.publish(gateway.topics[Channel.STATUS], payload, retain=True):
             self.tally.statuses += 1
+            return True
+        return False
 
     def publish_event(self, gateway: GatewayRuntime, payload: bytes) -> None:
         gateway.pending_events.append(payload)
+        self.events_waiting.add(gateway.index)
         self._send_events(gateway)
 
     def _send_events(self, gateway: GatewayRuntime) -> None:
@@ -316,10 +225,13 @@ class FleetRun:
                 return
             gateway.pending_events.pop(0)
             self.tally.events += 1
+        self.events_waiting.discard(gateway.index)
 
     def _flush(self, gateway: GatewayRuntime, now: float, sim_now: datetime) -> None:
         if not gateway.outbox.unsent or not self._can_send(gateway):
             return
+        if not self.links[gateway.link].can_publish():
+            return  # the connection's in-flight window is full: keep buffering
         outbox = gateway.outbox
         since = outbox.unsent_since
         readings = mark_late(outbox.take_unsent(), sim_now, LATE_AFTER_S)
@@ -346,6 +258,8 @@ class FleetRun:
         for gateway in self.gateways:
             if not gateway.outbox.inflight or not self._can_send(gateway):
                 continue
+            if not self.links[gateway.link].can_publish():
+                continue  # timers wait for a free slot rather than back off for nothing
             due = gateway.outbox.due_for_resend(now)
             if due:
                 # Whatever does not go out now is still in flight and comes round again.
@@ -375,11 +289,11 @@ class FleetRun:
             drained_at = time.monotonic()
             self._shutdown()
         finally:
-            for link in self.links:
-                link.stop()
+            if hasattr(self, "network"):
+                self.network.close()
         from simulators.fleet.oracle import check_database
 
-        report = self._report(generated_at - started, drained_at - generated_at)
+        report = summarise(self, generated_at - started, drained_at - generated_at)
         if config.database_url is not None:
             database, alerts = check_database(
                 config.database_url.get_secret_value(), self, settle_s=config.alert_settle_s
@@ -421,10 +335,10 @@ class FleetRun:
             if limit is not None and self.tally.generated >= limit:
                 break
             caught_up = not schedule or schedule[0][0] > end
-            if now >= until and (caught_up or not whole_timeline):
+            if self.stopping or (now >= until and (caught_up or not whole_timeline)):
                 break
-            if made < MAX_READINGS_PER_TICK:
-                time.sleep(TICK_S)
+            # Waiting is serving the network; a generator that is behind only peeks.
+            self.network.poll(TICK_S if made < MAX_READINGS_PER_TICK else 0.0)
 
     def _schedule(self) -> list[tuple[float, int, int, int]]:
         heap = []
@@ -465,27 +379,42 @@ class FleetRun:
         return len(result.readings)
 
     def _flush_due(self, now: float, everything: bool = False) -> None:
-        """Time-based flush: the oldest-buffered gateways first (dict order is fill order)."""
+        """Time-based flush, oldest-buffered gateways first (dicts keep insertion order).
+        Stops at the first gateway not yet due, and once every connection is busy: nothing
+        is encoded that could not be published."""
         sim_now = self.clock.at(min(self.clock.offset_at(now), self.pacing.simulated_s))
         interval = self.config.flush_interval_s
-        for g in list(self.dirty):
-            outbox = self.gateways[g].outbox
-            if not outbox.unsent:
-                del self.dirty[g]
-                continue
-            if not everything and now - outbox.unsent_since < interval:
+        busy: set[int] = set()
+        emptied: list[int] = []
+        for g in self.dirty:
+            gateway = self.gateways[g]
+            outbox = gateway.outbox
+            if outbox.unsent and not everything and now - outbox.unsent_since < interval:
                 break
-            self._flush(self.gateways[g], now, sim_now)
+            if outbox.unsent and gateway.link not in busy:
+                if not self.links[gateway.link].can_publish():
+                    busy.add(gateway.link)
+                    if len(busy) == len(self.links):
+                        break
+                    continue
+                self._flush(gateway, now, sim_now)
             if not outbox.unsent:
-                del self.dirty[g]
+                emptied.append(g)
+        for g in emptied:
+            del self.dirty[g]
 
     def _heartbeats(self, now: float) -> None:
-        for gateway in self.gateways:
-            if now >= gateway.next_heartbeat:
-                gateway.next_heartbeat = now + gateway.heartbeat_s
-                if self._can_send(gateway):
-                    self._publish_status(gateway, GatewayState.ONLINE)
-                self._send_events(gateway)
+        """Due heartbeats (a heap: ten thousand gateways are not scanned every tick), and
+        events that waited for a connection or a free in-flight slot."""
+        beats = self.beats
+        while beats and beats[0][0] <= now:
+            _, g = heapq.heappop(beats)
+            gateway = self.gateways[g]
+            if self._can_send(gateway):
+                self._publish_status(gateway, GatewayState.ONLINE)
+            heapq.heappush(beats, (now + gateway.heartbeat_s, g))
+        for g in list(self.events_waiting):
+            self._send_events(self.gateways[g])
 
     def _drain(self, until: float) -> None:
         self.disruptions.end_all(min(self.clock.offset_at(time.monotonic()),
@@ -496,69 +425,40 @@ class FleetRun:
             self._drain_notes()
             self._flush_due(now, everything=True)
             self._resend(now)
-            for gateway in self.gateways:
-                self._send_events(gateway)
+            for g in list(self.events_waiting):
+                self._send_events(self.gateways[g])
             if self.progress is not None and now >= next_progress:
                 self.progress.show(self, now)
                 next_progress = now + 1.0
-            if now >= until or not any(g.outbox.depth for g in self.gateways):
+            if now >= until or self.aborting or not any(g.outbox.depth for g in self.gateways):
                 break
-            time.sleep(TICK_S * 4)
+            self.network.poll(TICK_S * 4)
 
     def _shutdown(self) -> None:
         """A clean stop, as the edge uplink does it: retained "offline", then disconnect."""
-        for gateway in self.gateways:
-            if self._can_send(gateway):
-                self._publish_status(gateway, GatewayState.OFFLINE, reason="shutdown")
-        for link in self.links:
-            link.wait_published(5.0)
+        waiting = [g for g in self.gateways if g.online]
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            waiting = [
+                g for g in waiting
+                if self.links[g.link].connected
+                and not self._publish_status(g, GatewayState.OFFLINE, reason="shutdown")
+            ]
+            if not waiting and not any(k.connected and k.in_flight > 0 for k in self.links):
+                return
+            self.network.poll(0.01)
+            self._drain_notes()
 
     # --- the report -------------------------------------------------------------------------
 
+    def request_stop(self) -> None:
+        """First call: stop generating and drain; second call: stop draining as well."""
+        if self.stopping:
+            self.aborting = True
+        self.stopping = True
+
     def pending(self) -> int:
         return sum(g.outbox.depth for g in self.gateways)
-
-    def _report(self, generating_s: float, draining_s: float) -> FleetReport:
-        tally = self.tally
-        unsent = sum(len(g.outbox.unsent) for g in self.gateways)
-        lost = sum(g.outbox.depth for g in self.gateways)
-        reasons: dict[str, int] = {}
-        for gateway in self.gateways:
-            for reason in gateway.outbox.rejected.values():
-                reasons[reason] = reasons.get(reason, 0) + 1
-        rejected = sum(reasons.values())
-        elapsed = max(generating_s, 1e-9)
-        return FleetReport(
-            gateways=len(self.gateways),
-            devices=sum(len(g.devices) for g in self.gateways),
-            connections=len(self.links),
-            mix=self.config.mix.value,
-            seed=self.config.seed,
-            generating_s=generating_s,
-            draining_s=draining_s,
-            simulated_s=self.generated_to,
-            readings_generated=tally.generated,
-            readings_sent=tally.sent_first,
-            readings_acked=tally.acked,
-            readings_stored=tally.acked - rejected,
-            readings_rejected=rejected,
-            rejected_reasons=reasons,
-            readings_lost=lost,
-            readings_unsent=unsent,
-            records_on_devices=sum(len(d.memory) for g in self.gateways for d in g.devices),
-            resent_readings=tally.resent,
-            messages_published=tally.messages,
-            publishes_denied=tally.denied,
-            duplicate_acks=tally.duplicate_acks,
-            unknown_acks=tally.unknown_acks,
-            statuses_published=tally.statuses,
-            events_published=tally.events,
-            reconnects=tally.reconnects,
-            generated_per_s=tally.generated / elapsed,
-            acked_per_s=tally.acked / max(generating_s + draining_s, 1e-9),
-            latency=Latency.of(tally.latencies),
-        )
-
 
 def link_name(run: FleetRun, index: int) -> str:
     gateways = run.link_gateways[index] if index < len(run.link_gateways) else []

@@ -83,10 +83,11 @@ class GatewayOutbox:
         for pending in self.inflight.values():
             if pending.next_due <= now:
                 pending.attempts += 1
-                # Waits grow from ack_timeout to resend_max, jittered so that gateways that
-                # lost the broker together do not come back in lock-step.
+                # After the n-th send wait ack_timeout * 2^(n-1), at most resend_max, jittered
+                # so that gateways that lost the broker together do not come back in step
+                # (the edge agent's schedule, edge.backoff).
                 pending.next_due = now + jittered_delay(
-                    pending.attempts - 1, self.ack_timeout_s, self.resend_max_s, self.rng
+                    pending.attempts, self.ack_timeout_s, self.resend_max_s, self.rng
                 )
                 due.append(pending.reading)
             earliest = min(earliest, pending.next_due)

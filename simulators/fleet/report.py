@@ -9,6 +9,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+# Noise and missing-data rules fire for generated patients too; the table shows a few.
+TABLE_UNEXPECTED = 10
+
 
 class Latency(BaseModel):
     """Publish -> end-to-end ack, in milliseconds, over first confirmations only."""
@@ -156,7 +159,11 @@ class FleetReport(BaseModel):
                                    f"{len(al.expected)} expected, {len(al.missing)} missing, "
                                    f"{len(al.unexpected)} unexpected"))
             rows += [("  missing", f"{a.patient} {a.rule}") for a in al.missing]
-            rows += [("  unexpected", f"{a.patient} {a.rule} x{a.count}") for a in al.unexpected]
+            rows += [("  unexpected", f"{a.patient} {a.rule} x{a.count}")
+                     for a in al.unexpected[:TABLE_UNEXPECTED]]
+            if len(al.unexpected) > TABLE_UNEXPECTED:
+                rows.append(("  unexpected", f"... {len(al.unexpected) - TABLE_UNEXPECTED} "
+                                             "more (see --json)"))
         rows.append(("result", "OK" if self.ok else "FAILED"))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from simulators.fleet.report import FleetReport, Latency
+
+if TYPE_CHECKING:
+    from simulators.fleet.engine import FleetRun
 
 
 @dataclass
@@ -22,3 +28,46 @@ class Tally:
     reconnects: int = 0
     # Publish -> ack seconds of first confirmations; a compact array for millions of them.
     latencies: array[float] = field(default_factory=lambda: array("d"))
+
+
+def summarise(run: FleetRun, generating_s: float, draining_s: float) -> FleetReport:
+    """The final report from the counts and what is still in the outboxes."""
+    tally = run.tally
+    unsent = sum(len(g.outbox.unsent) for g in run.gateways)
+    lost = sum(g.outbox.depth for g in run.gateways)
+    reasons: dict[str, int] = {}
+    for gateway in run.gateways:
+        for reason in gateway.outbox.rejected.values():
+            reasons[reason] = reasons.get(reason, 0) + 1
+    rejected = sum(reasons.values())
+    elapsed = max(generating_s, 1e-9)
+    return FleetReport(
+        gateways=len(run.gateways),
+        devices=sum(len(g.devices) for g in run.gateways),
+        connections=len(run.links),
+        mix=run.config.mix.value,
+        seed=run.config.seed,
+        generating_s=generating_s,
+        draining_s=draining_s,
+        simulated_s=run.generated_to,
+        readings_generated=tally.generated,
+        readings_sent=tally.sent_first,
+        readings_acked=tally.acked,
+        readings_stored=tally.acked - rejected,
+        readings_rejected=rejected,
+        rejected_reasons=reasons,
+        readings_lost=lost,
+        readings_unsent=unsent,
+        records_on_devices=sum(len(d.memory) for g in run.gateways for d in g.devices),
+        resent_readings=tally.resent,
+        messages_published=tally.messages,
+        publishes_denied=tally.denied,
+        duplicate_acks=tally.duplicate_acks,
+        unknown_acks=tally.unknown_acks,
+        statuses_published=tally.statuses,
+        events_published=tally.events,
+        reconnects=tally.reconnects,
+        generated_per_s=tally.generated / elapsed,
+        acked_per_s=tally.acked / max(generating_s + draining_s, 1e-9),
+        latency=Latency.of(tally.latencies),
+    )

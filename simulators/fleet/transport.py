@@ -1,23 +1,29 @@
-"""MQTT links for the fleet: paho-mqtt 2.x clients whose callbacks only post notes to one queue.
+"""MQTT links for the fleet: paho-mqtt 2.x clients driven from the engine's own thread.
 
-All fleet state lives on the engine's thread; paho's network threads never touch it. A link is
-either a service-account client publishing for many gateways (shared mode) or one gateway's own
-client with its own id, password and last will (per-gateway mode), exactly as the edge uplink
-connects (edge/uplink.py).
+No network threads: one `Network` selects over every link's socket and lets paho read, write
+and keep alive (paho's external-loop API: loop_read / loop_write / loop_misc and the socket
+callbacks). Thousands of per-gateway connections cost file descriptors, not threads, and the
+engine never fights its own network threads for the GIL -- measured here, a thread per client
+made every syscall of the generator wait for the interpreter lock (0.7 ms per publish).
+Callbacks therefore run inside `Network.poll`; they only post `Note`s for the engine.
 
-MQTT v5, not the uplink's 3.1.1, for one reason: a v5 broker answers a publish its ACL refuses
-with PUBACK reason 0x87, so a misconfigured ACL shows up as `publishes_denied` rather than as
-silently missing readings. Topics, payloads and QoS are the contract's, unchanged.
+A link is either a service-account client publishing for many gateways (shared mode) or one
+gateway's own client with its own id, password and last will (per-gateway mode), connecting
+as the edge uplink does (edge/uplink.py). MQTT v5, not the uplink's 3.1.1, for one reason: a
+v5 broker answers a publish its ACL refuses with PUBACK reason 0x87, so a misconfigured ACL
+shows up as `publishes_denied` rather than as silently missing readings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import selectors
 import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -31,17 +37,21 @@ NoteKind = Literal["connected", "refused", "disconnected", "message", "denied"]
 
 # Persistent sessions for per-gateway links keep acks published while a gateway was away.
 SESSION_EXPIRY_S = 3600
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 8
-# Our own cap on unacknowledged publishes per connection. paho re-scans its whole outgoing
-# queue on every PUBACK once its in-flight limit is reached, which collapses throughput with
-# thousands queued; so the fleet never lets paho queue: it holds data in its outboxes instead.
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 8.0
+CONNECT_TIMEOUT_S = 3.0
+# Blocking TCP connects per poll: a dead broker must not freeze the engine for long.
+CONNECTS_PER_POLL = 50
+KEEPALIVE_CHECK_S = 1.0
+# Our own cap on unacknowledged publishes per connection. With any in-flight limit set, paho
+# scans every outgoing message on every PUBACK (quadratic once thousands queue), so paho runs
+# unlimited and the fleet keeps the window itself, holding the rest in its outboxes.
 MAX_IN_FLIGHT = 500
 
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """Something that happened on a network thread, for the engine to act on."""
+    """Something that happened on a connection, for the engine to act on."""
 
     kind: NoteKind
     link: int
@@ -66,7 +76,7 @@ class Will:
 
 
 class Link:
-    """One MQTT connection. `gateways` are the gateway ids whose acks it listens for."""
+    """One MQTT connection; `ack_filters` are the topic filters it subscribes to on connect."""
 
     def __init__(
         self,
@@ -83,12 +93,15 @@ class Link:
         persistent: bool = False,
     ) -> None:
         self.index = index
-        self.connected = False  # the engine's view, updated from notes on its thread
-        # Written by one thread each (publish: the engine; completed: paho), read by the engine.
+        self.connected = False  # the engine's view, updated from notes
         self.published = 0
         self.completed = 0
         self.window = MAX_IN_FLIGHT
-        self._endpoint = endpoint
+        self.network: Network | None = None
+        self.wanted = False  # should be connected (false after stop/drop)
+        self.retry_at: float | None = None
+        self.retry_delay = RECONNECT_MIN_S
+        self.endpoint = endpoint
         self._ack_filters = list(ack_filters)
         self._notes = notes
         self._keepalive = keepalive_s
@@ -102,27 +115,39 @@ class Link:
             client.tls_set(ca_certs=endpoint.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         if will is not None:
             client.will_set(will.topic, will.payload, qos=1, retain=True)
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
-        # The outbox resends what is not acknowledged end to end; paho only needs to keep a
-        # connection's worth of publishes in flight (the broker allows 1000, devstack/deploy).
-        client.max_inflight_messages_set(MAX_IN_FLIGHT)
+        client.connect_timeout = CONNECT_TIMEOUT_S
+        client.max_inflight_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        self._client = client
-        self._running = False
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        self.client = client
+
+    # --- lifecycle (engine thread) -----------------------------------------------------------
 
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         if self._persistent:
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        self._client.connect_async(
-            self._endpoint.host, self._endpoint.port, keepalive=self._keepalive,
+        self.client.connect_async(
+            self.endpoint.host, self.endpoint.port, keepalive=self._keepalive,
             clean_start=not self._persistent, properties=properties,
         )
-        self._client.loop_start()
-        self._running = True
+        self.wanted = True
+        self.retry_at = time.monotonic()
+
+    def try_connect(self, now: float) -> None:
+        """One (blocking, bounded) TCP connect; on failure, back off and try again later."""
+        self.retry_at = None
+        try:
+            self.client.reconnect()
+        except (OSError, ssl.SSLError):
+            self.retry_at = now + self.retry_delay
+            self.retry_delay = min(RECONNECT_MAX_S, self.retry_delay * 2)
 
     @property
     def in_flight(self) -> int:
@@ -136,7 +161,7 @@ class Link:
         the data and tries again later."""
         if not self.can_publish():
             return False
-        info = self._client.publish(topic_name, payload, qos=1, retain=retain)
+        info = self.client.publish(topic_name, payload, qos=1, retain=retain)
         # NO_CONN: the connection dropped just now; paho keeps the message and sends it on
         # reconnect, so it counts as handed over.
         if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
@@ -150,37 +175,28 @@ class Link:
         MQTT v5 reason 0x04 "disconnect with will message" has the broker treat a clean
         disconnect like a lost connection, without us having to break a socket.
         """
-        if not self._running:
-            return
-        self._client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
-        self._client.loop_stop()
-        self._running = False
+        self.wanted = False
+        self.retry_at = None
         self.connected = False
+        self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
 
     def resume(self) -> None:
-        if self._running:
-            return
-        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
-        self.start()
+        if not self.wanted:
+            self.wanted = True
+            self.retry_delay = RECONNECT_MIN_S
+            self.retry_at = time.monotonic()
 
     def stop(self) -> None:
-        if not self._running:
-            return
-        self._client.disconnect()
-        self._client.loop_stop()
-        self._running = False
+        self.wanted = False
+        self.retry_at = None
         self.connected = False
+        if self.client.socket() is not None:
+            self.client.disconnect()
 
-    def wait_published(self, timeout_s: float) -> None:
-        """Give queued publishes a moment to leave before a clean disconnect."""
-        deadline = time.monotonic() + timeout_s
-        while self.connected and self.in_flight > 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+    # --- paho callbacks (inside Network.poll): post a note ------------------------------------
 
-    # --- paho callbacks (network thread): post a note, touch nothing else -------------------
-
-    def _note(self, kind: NoteKind, **fields: str | bytes) -> None:
-        self._notes.put(Note(kind, self.index, time.monotonic(), **fields))  # type: ignore[arg-type]
+    def _note(self, kind: NoteKind, **fields: Any) -> None:
+        self._notes.put(Note(kind, self.index, time.monotonic(), **fields))
 
     def _on_connect(
         self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
@@ -189,6 +205,7 @@ class Link:
         if reason.is_failure:
             self._note("refused", reason=str(reason))
             return
+        self.retry_delay = RECONNECT_MIN_S
         # A v5 broker announces how many unacknowledged publishes it accepts (Mosquitto:
         # max_inflight_messages, 20 by default); exceeding it gets messages refused.
         server_max = getattr(properties, "ReceiveMaximum", None) if properties else None
@@ -201,6 +218,9 @@ class Link:
         self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
         reason: ReasonCode, properties: Properties | None,
     ) -> None:
+        if self.wanted and self.retry_at is None:
+            self.retry_at = time.monotonic() + self.retry_delay
+            self.retry_delay = min(RECONNECT_MAX_S, self.retry_delay * 2)
         self._note("disconnected", reason=str(reason))
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -213,6 +233,95 @@ class Link:
         self.completed += 1
         if reason.is_failure:
             self._note("denied", reason=str(reason))
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        if self.network is not None:
+            self.network.watch(self, sock)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        if self.network is not None:
+            self.network.unwatch(sock)
+
+    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        if self.network is not None:
+            self.network.want_write(self, sock, True)
+
+    def _on_unregister_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        if self.network is not None:
+            self.network.want_write(self, sock, False)
+
+
+class Network:
+    """Every link's socket in one selector, served from the caller's thread."""
+
+    def __init__(self, links: Sequence[Link]) -> None:
+        self.links = list(links)
+        self.selector = selectors.DefaultSelector()
+        self.tls = any(link.endpoint.tls for link in self.links)
+        self._next_misc = 0.0
+        for link in self.links:
+            link.network = self
+
+    def watch(self, link: Link, sock: Any) -> None:
+        self.selector.register(sock, selectors.EVENT_READ, link)
+
+    def unwatch(self, sock: Any) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
+
+    def want_write(self, link: Link, sock: Any, wanted: bool) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.modify(sock, events, link)
+
+    def poll(self, timeout: float) -> None:
+        """Wait up to `timeout` for traffic and serve it; reconnect links that are due."""
+        now = time.monotonic()
+        self._reconnect_due(now)
+        if not self.selector.get_map():
+            time.sleep(timeout)
+        else:
+            for key, mask in self.selector.select(timeout):
+                link: Link = key.data
+                if mask & selectors.EVENT_READ:
+                    link.client.loop_read()
+                if mask & selectors.EVENT_WRITE and link.client.socket() is not None:
+                    link.client.loop_write()
+            if self.tls:
+                # TLS may hold decrypted bytes the socket no longer signals.
+                for link in self.links:
+                    sock = link.client.socket()
+                    if sock is not None and getattr(sock, "pending", lambda: 0)() > 0:
+                        link.client.loop_read()
+        now = time.monotonic()
+        if now >= self._next_misc:
+            self._next_misc = now + KEEPALIVE_CHECK_S
+            for link in self.links:
+                if link.client.socket() is not None:
+                    link.client.loop_misc()  # keepalive pings; drops a dead connection
+
+    def _reconnect_due(self, now: float) -> None:
+        budget = CONNECTS_PER_POLL
+        for link in self.links:
+            if budget == 0:
+                return
+            if link.wanted and link.retry_at is not None and link.retry_at <= now:
+                link.try_connect(now)
+                budget -= 1
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Disconnect every link cleanly, letting the DISCONNECTs go out."""
+        for link in self.links:
+            link.stop()
+        deadline = time.monotonic() + timeout_s
+        while self.selector.get_map() and time.monotonic() < deadline:
+            self.poll(0.01)
+        for link in self.links:
+            sock = link.client.socket()
+            if sock is not None:
+                self.unwatch(sock)
+                sock.close()
+        self.selector.close()
 
 
 def ack_filter(gateway_id: str) -> str:

@@ -7,6 +7,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def gateway_id(request: pytest.FixtureRequest) -> str:
 def rig_factory(tmp_path: Path, gateway_id: str) -> Iterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
 
-    def make(broker: MosquittoBroker, devices: list[EmulatedDevice], **options: str) -> Rig:
+    def make(broker: MosquittoBroker, devices: list[EmulatedDevice], **options: Any) -> Rig:
         rig = Rig(tmp_path, broker, gateway_id, devices, **options)
         rigs.append(rig)
         return rig

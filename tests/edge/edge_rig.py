@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from edge_harness import Devices, Expected, IngestDouble, wait_until, write_config
 
@@ -50,32 +51,33 @@ def varying() -> ValueSource:
 def kit(faults: FaultProfile | None = None, seed: int = 1, *, stream_s: float = 0.1,
         kinds: tuple[str, ...] = ALL_KINDS) -> list[EmulatedDevice]:
     """Spot devices measuring every second or two (no inflation time), streams at `stream_s`."""
-    common: dict[str, object] = {"values": varying(), "seed": seed}
+    common: dict[str, Any] = {"values": varying(), "seed": seed}
     if faults is not None:
         common["faults"] = faults
     spot = {"measurement_duration_s": 0.0, **common}
     make: dict[str, Callable[[], EmulatedDevice]] = {
         "oximeter": lambda: PulseOximeter("C0:01:00:00:00:01", continuous_interval_s=stream_s,
-                                          every_s=1.1, **common),  # type: ignore[arg-type]
-        "bp": lambda: BloodPressureCuff("C0:01:00:00:00:02", every_s=1.3,
-                                        **spot),  # type: ignore[arg-type]
+                                          every_s=1.1, **common),
+        "bp": lambda: BloodPressureCuff("C0:01:00:00:00:02", every_s=1.3, **spot),
         "thermometer": lambda: Thermometer("C0:01:00:00:00:03", every_s=1.7,
-                                           **spot),  # type: ignore[arg-type]
+                                           **spot),
         "scale": lambda: WeightScale("C0:01:00:00:00:04", every_s=1.9,
-                                     **spot),  # type: ignore[arg-type]
+                                     **spot),
         "glucose": lambda: GlucoseMeter("C0:01:00:00:00:05", every_s=1.5,
-                                        **spot),  # type: ignore[arg-type]
-        "hr": lambda: HeartRateStrap("C0:01:00:00:00:06", **common),  # type: ignore[arg-type]
+                                        **spot),
+        "hr": lambda: HeartRateStrap("C0:01:00:00:00:06", **common),
     }
     return [make[k]() for k in kinds]
 
 
 class Rig:
     def __init__(self, tmp: Path, broker: MosquittoBroker, gateway_id: str,
-                 devices: list[EmulatedDevice], *, backend: str = LOCAL, extra: str = "") -> None:
+                 devices: list[EmulatedDevice], *, backend: str = LOCAL, extra: str = "",
+                 room_port: int = 0, serve_now: bool = True) -> None:
         self.tmp = tmp
         self.gateway_id = gateway_id
-        self.devices = Devices(devices, serve=backend == REMOTE)
+        self.devices = Devices(devices, serve=backend == REMOTE, port=room_port,
+                               serve_now=serve_now)
         options = f'room = "{self.devices.address}"' if backend == REMOTE else ""
         self.config = write_config(
             tmp / "gateway.toml", gateway_id=gateway_id, port=broker.port, backend=backend,

@@ -161,3 +161,23 @@ def test_pairing_leaves_a_file_it_cannot_extend_untouched(tmp_path: Path) -> Non
         add_device(path, DeviceConfig(address="AA:00:00:00:00:02", profile=Profile.THERMOMETER))
     assert path.read_text() == original
     assert not list(tmp_path.glob(".*pairing"))
+
+
+def test_the_example_config_is_valid_and_documents_every_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge.config import ClockConfig, GatewaySettings, OutboxConfig, ReconnectConfig
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "gateway.example.toml"
+    for name in ("VIGIL_GATEWAY_ID", "VIGIL_MQTT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    s = load_settings(example)
+    assert s.gateway_id == "gw-0001" and parse_mqtt_url(s.mqtt_url).tls and s.devices == []
+    with pytest.raises(ConfigError, match="mqtt_password_file"):
+        s.mqtt  # noqa: B018 - the example's password file is not on this machine
+    text = example.read_text()
+    for model in (GatewaySettings, OutboxConfig, ClockConfig, ReconnectConfig):
+        for key in model.model_fields:
+            if key in ("outbox", "clock", "reconnect", "devices", "ble_backend_options"):
+                assert f"[{key}]" in text or f"[[{key}]]" in text, key
+            else:
+                assert f"{key} =" in text, key

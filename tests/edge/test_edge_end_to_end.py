@@ -19,12 +19,14 @@ from edge_harness import (
     AgentProcess,
     InProcessAgent,
     check_every_reading_arrived,
+    check_stamped,
     received_streams,
     wait_until,
 )
 from edge_rig import REMOTE, Rig, kit
 
 from devstack.mosquitto import MosquittoBroker
+from devstack.ports import free_port
 from simulators.devices import FaultProfile
 from vigil.messages import DeviceEventKind, Origin
 from vigil.metrics import Metric
@@ -135,6 +137,24 @@ def test_corrupted_packets_are_reported_and_nothing_else_is_lost(
         agent.stop()
 
 
+def test_agent_waits_for_a_missing_radio(
+        rig_factory: Callable[..., Rig], mqtt_broker: MosquittoBroker) -> None:
+    """No adapter at start (the emulated room is not up): the agent still runs its uplink and
+    reports online, retries the scanner, and reads the devices once the radio appears."""
+    rig = rig_factory(mqtt_broker, kit(kinds=("oximeter", "bp")), backend=REMOTE,
+                      room_port=free_port(), serve_now=False)
+    agent = InProcessAgent(rig.config, rig.devices)
+    try:
+        wait_until(lambda: rig.ingest.outbox_depth() >= 0, "an online status")
+        assert rig.received() == {}
+        rig.devices.serve()
+        rig.wait_for_readings(20)
+        rig.settle(agent.outbox_depth)
+        check_every_reading_arrived(rig.devices.expected(), rig.received())
+    finally:
+        agent.stop()
+
+
 def test_agent_killed_mid_stream_and_restarted(
         rig_factory: Callable[..., Rig], mqtt_broker: MosquittoBroker, tmp_path: Path) -> None:
     """(b) Power cut: SIGKILL `vigil edge run` (remote backend; the devices served from another
@@ -155,16 +175,15 @@ def test_agent_killed_mid_stream_and_restarted(
         rig.wait_for_readings(len(rig.received()) + 40)
         wait_until(lambda: rig.ingest.outbox_depth() > 20, "unacknowledged readings")
         agent.kill()
+        # The broker saw the connection die: the last will says so, retained.
+        wait_until(lambda: _state(rig) == ("offline", "connection lost"), "the last will")
         rig.ingest.ack = True
         agent = AgentProcess(rig.config, log)
         rig.wait_for_readings(len(rig.received()) + 40)
         rig.settle(rig.ingest.outbox_depth, whole_streams=False)
         expected = rig.devices.expected()
         received = rig.received()
-        stamped = {i: r for i, r in received.items() if r.device_time is not None}
-        assert set(stamped) == set(expected.stamped)
-        for reading_id, r in stamped.items():
-            assert (r.metric.value, r.value) in expected.stamped[reading_id]
+        check_stamped(expected, received)
         got_streams = received_streams(received.values())
         for device_id, sent in expected.streams.items():
             got = got_streams.get(device_id, [])
@@ -177,5 +196,11 @@ def test_agent_killed_mid_stream_and_restarted(
         assert len(starts) == 2 and starts[1]["outbox_depth"] > 20
         assert agent.terminate() == 0  # SIGTERM stops it cleanly
         assert '"agent stopped"' in log.read_text().splitlines()[-1]
+        wait_until(lambda: _state(rig) == ("offline", "shutdown"), "the offline status")
     finally:
         agent.close()
+
+
+def _state(rig: Rig) -> tuple[str, str | None] | None:
+    status = rig.ingest.last_status()
+    return None if status is None else (status.state.value, status.reason)

@@ -12,7 +12,7 @@ from devstack.mosquitto import MosquittoBroker
 
 # --import-mode=importlib puts no test folder on sys.path; the helpers module lives here.
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest_helpers import Fleet, GatewayClient, migrate_db, seed_fleet  # noqa: E402
+from ingest_helpers import Fleet, GatewayClient, migrate_db, seed_fleet
 
 
 @pytest.fixture

@@ -23,8 +23,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest import migrate, registry
 from ingest.consumer import Consumer
 from ingest.db_cli import sync_metrics
+from ingest.decoding import decode_message
 from ingest.nhs import check_digit
 from ingest.settings import load_settings
+from ingest.writer import BatchWriter, FlushResult, Incoming, InsertHook
 from vigil.messages import Ack, Reading, ReadingBatch, encode
 from vigil.metrics import Metric
 from vigil.topics import Channel, topic
@@ -160,12 +162,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0,
 
 
 @contextlib.contextmanager
-def running_consumer(database_url: str, broker_url: str, **overrides: object
-                     ) -> Iterator[Consumer]:
+def running_consumer(database_url: str, broker_url: str, hook: InsertHook | None = None,
+                     **overrides: object) -> Iterator[Consumer]:
     settings = load_settings(None, database_url=database_url, mqtt_url=broker_url,
                              client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
                              batch_delay_ms=20, **overrides)
-    consumer = Consumer(settings)
+    consumer = Consumer(settings, hook=hook)
     consumer.start()
     assert consumer.wait_connected(10)
     time.sleep(0.2)  # subscriptions granted
@@ -173,6 +175,19 @@ def running_consumer(database_url: str, broker_url: str, **overrides: object
         yield consumer
     finally:
         consumer.stop(forget_session=True)
+
+
+def incoming(gateway: str, readings: list[Reading]) -> Incoming:
+    name = topic(gateway, Channel.READINGS)
+    now = datetime.now(UTC)
+    return Incoming(name, decode_message(name, batch_payload(gateway, readings), now), now)
+
+
+def write(url: str, items: list[Incoming], writer: BatchWriter | None = None) -> FlushResult:
+    writer = writer or BatchWriter()
+    with psycopg.connect(url) as conn:
+        BatchWriter.prepare(conn)
+        return writer.write(conn, items)
 
 
 def stored_ids(url: str) -> list[str]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
+import pytest
 from ingest_helpers import (
     Fleet,
     GatewayClient,
@@ -24,6 +27,7 @@ from ingest_helpers import (
 
 from devstack.mosquitto import MosquittoBroker
 from ingest.telemetry import HealthServer
+from ingest.writer import NewReading
 from vigil.messages import GatewayState, GatewayStatus, encode
 from vigil.metrics import Metric
 from vigil.topics import BUCKETS, Channel, bucket_of, topic
@@ -42,11 +46,15 @@ def test_duplicate_delivery_stores_once_and_acks_every_time(
         gateway_client.send(gw, readings[30:90])  # and another
         gateway_client.wait_acked(expected)
         wait_for(lambda: consumer.metrics.duplicates._value.get() == 120)
-        acks = [a for a in gateway_client.acks if a.gateway_id == gw]
+
+        def acked_ids() -> int:
+            return sum(len(a.stored) for a in gateway_client.acks if a.gateway_id == gw)
+
+        wait_for(lambda: acked_ids() >= 240, message=lambda: f"{acked_ids()} acked of 240")
     stored = stored_ids(fleet.url)
     assert Counter(stored) == Counter(expected)  # oracle: each expected id exactly once
     assert gateway_client.stored >= expected and not gateway_client.rejected
-    assert sum(len(a.stored) for a in acks) == 240  # duplicates are acknowledged too
+    assert acked_ids() == 240  # every delivery acknowledged, duplicates too
     assert consumer.metrics.accepted._value.get() == 120
 
 
@@ -161,3 +169,56 @@ def test_status_events_metrics_and_health(
         assert health["healthy"] is True and health["broker_connected"] is True
     finally:
         client.close()
+
+
+class FlakyHook:
+    """Fails its first call, like an alerting defect fixed by a retry."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_inserted(self, cursor: psycopg.Cursor[Any], rows: Sequence[NewReading]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("alerting hiccup")
+
+
+def test_failing_hook_keeps_the_batch_and_retries(
+    fleet: Fleet, mqtt_broker: MosquittoBroker, gateway_client: GatewayClient
+) -> None:
+    gw = fleet.gateways[0]
+    readings = [make_reading(fleet.devices_of(gw)[0]) for _ in range(10)]
+    hook = FlakyHook()
+    with running_consumer(fleet.url, mqtt_broker.url, hook=hook) as consumer:
+        gateway_client.send(gw, readings)
+        gateway_client.wait_acked({r.id for r in readings})
+        assert consumer.metrics.write_errors._value.get() == 1
+    assert hook.calls == 2
+    assert Counter(stored_ids(fleet.url)) == Counter(r.id for r in readings)  # oracle
+    assert dead_letters(fleet.url) == []
+
+
+def test_internal_decoder_error_is_dead_lettered_not_stuck(
+    fleet: Fleet, mqtt_broker: MosquittoBroker, gateway_client: GatewayClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ingest.consumer
+
+    real = ingest.consumer.decode_message
+
+    def flaky(topic_name: str, payload: bytes, *args: Any) -> Any:
+        if b"poison" in payload:
+            raise ZeroDivisionError("a defect")
+        return real(topic_name, payload, *args)
+
+    monkeypatch.setattr(ingest.consumer, "decode_message", flaky)
+    gw = fleet.gateways[0]
+    good = [make_reading(fleet.devices_of(gw)[0])]
+    with running_consumer(fleet.url, mqtt_broker.url):
+        gateway_client.publish(gw, b'{"poison": true}')
+        gateway_client.send(gw, good)
+        gateway_client.wait_acked({good[0].id})
+        wait_for(lambda: len(dead_letters(fleet.url)) == 1)
+    [(reason, _, raw, _)] = dead_letters(fleet.url)
+    assert (reason, raw) == ("storage_error", b'{"poison": true}')
+    assert stored_ids(fleet.url) == [good[0].id]

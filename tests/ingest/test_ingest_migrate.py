@@ -29,7 +29,7 @@ def test_from_empty_then_rerun_is_a_no_op(fresh_db_url: str,
     assert db_main(["--database-url", fresh_db_url, "migrate"]) == 0
     first = capsys.readouterr().out
     assert "applied  0001_directory" in first and "timescaledb: not available" in first
-    assert CORE_TABLES <= tables(fresh_db_url)
+    assert tables(fresh_db_url) >= CORE_TABLES
     assert db_main(["--database-url", fresh_db_url, "migrate"]) == 0
     assert "0 applied" in capsys.readouterr().out
     assert db_main(["--database-url", fresh_db_url, "status"]) == 0

@@ -24,7 +24,7 @@ from ingest.nhs import InvalidNhsNumber, check_digit, is_valid_nhs_number, norma
         ("94347659190", False),  # eleven digits
         ("94347659a9", False),
         ("", False),
-        ("９４３４７６５９１９", False),  # full-width digits are not ASCII digits
+        ("\uff19\uff14\uff13\uff14\uff17\uff16\uff15\uff19\uff11\uff19", False),  # full-width
     ],
 )
 def test_known_numbers(text: str, valid: bool) -> None:

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from ingest_helpers import Fleet
-from test_ingest_writer import incoming, write
+from ingest_helpers import Fleet, incoming, write
 
 from ingest.rollups import ROLLUP_FROM_AGGREGATE, Bucket, Resolution, align, rollup
 from vigil.messages import Reading

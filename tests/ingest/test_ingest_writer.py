@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from ingest_helpers import Fleet, batch_payload, make_reading, stored_ids
+from ingest_helpers import Fleet, incoming, make_reading, stored_ids, write
 
 from ingest import registry
 from ingest.decoding import decode_message
@@ -26,19 +26,6 @@ from vigil.messages import (
 )
 from vigil.metrics import Metric
 from vigil.topics import Channel, topic
-
-
-def incoming(gateway: str, readings: list[Reading]) -> Incoming:
-    name = topic(gateway, Channel.READINGS)
-    now = datetime.now(UTC)
-    return Incoming(name, decode_message(name, batch_payload(gateway, readings), now), now)
-
-
-def write(url: str, items: list[Incoming], writer: BatchWriter | None = None) -> Any:
-    writer = writer or BatchWriter()
-    with psycopg.connect(url) as conn:
-        BatchWriter.prepare(conn)
-        return writer.write(conn, items)
 
 
 def dead(url: str) -> list[tuple[str, str | None]]:
@@ -113,7 +100,8 @@ def test_enrolment_period_decides_the_patient(fleet: Fleet) -> None:
     new = make_reading(device, measured_at=switch + timedelta(minutes=5))
     write(fleet.url, [incoming(gw, [old, new])])
     with psycopg.connect(fleet.url) as conn:
-        owners = dict(conn.execute("SELECT reading_id::text, patient_id FROM readings"))
+        owners: dict[str, int] = dict(
+            conn.execute("SELECT reading_id::text, patient_id FROM readings"))
     assert owners == {old.id: fleet.devices[device][0], new.id: newcomer}
 
 
@@ -195,7 +183,8 @@ def test_gateway_status_online_offline_and_devices(fleet: Fleet) -> None:
     write(fleet.url, [status_item(gw, online, retained=True)])
     assert gateway_row(fleet.url, gw)[0] == "offline"
     with psycopg.connect(fleet.url) as conn:
-        batteries = dict(conn.execute("SELECT address, battery_level FROM devices"))
+        batteries: dict[str, int | None] = dict(
+            conn.execute("SELECT address, battery_level FROM devices"))
     assert batteries[device] == 55
     assert batteries[other_device] is None  # not this gateway's device: ignored
 

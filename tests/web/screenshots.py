@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -20,6 +21,11 @@ from browser import VIEWPORT, chromium, running_api, sign_in  # noqa: E402
 from web_seed import CLINICIAN_EMAIL, PASSWORD, migrate_db, seed_ward, settings_for  # noqa: E402
 
 from devstack.postgres import PostgresServer  # noqa: E402
+
+
+def live(page: Any) -> None:
+    """Wait until the page's live stream is connected, as a clinician would see it."""
+    page.wait_for_selector("#live-status[data-state=on]")
 
 
 def main(out: Path) -> int:
@@ -32,24 +38,28 @@ def main(out: Path) -> int:
             ward = seed_ward(server.url)
             with running_api(settings_for(server.url)) as base, chromium() as browser:
                 page = browser.new_page(viewport=VIEWPORT)
+                page.on("console", lambda m: print("console:", m.type, m.text))
+                page.on("pageerror", lambda e: print("page error:", e))
                 page.goto(f"{base}/ui/login")
                 page.get_by_label("Email address").fill(CLINICIAN_EMAIL)
                 page.screenshot(path=str(out / "login.png"))
                 sign_in(page, base, CLINICIAN_EMAIL, PASSWORD)
-                page.wait_for_selector("#live-status[data-state=on]")
+                live(page)
                 page.locator("details.ac-actions").first.locator("summary").click()
                 page.screenshot(path=str(out / "alert-queue.png"))
                 page.goto(f"{base}/ui/patients")
+                live(page)
                 page.screenshot(path=str(out / "patient-list.png"))
                 margaret = ward.patients["margaret"]
                 page.goto(f"{base}/ui/patients/{margaret}?range=24h")
+                live(page)
                 page.screenshot(path=str(out / "patient-page.png"))
                 page.screenshot(path=str(out / "patient-page-full.png"), full_page=True)
-                page.goto(f"{base}/ui/patients/{ward.patients['aisha']}?range=7d")
-                page.screenshot(path=str(out / "patient-page-7d.png"), full_page=True)
+                page.goto(f"{base}/ui/patients/{ward.patients['elena']}?range=30d")
+                page.screenshot(path=str(out / "patient-page-30d.png"), full_page=True)
                 page.goto(f"{base}/ui/patients/{margaret}/rules")
+                live(page)
                 page.screenshot(path=str(out / "rules-editor.png"))
-                page.screenshot(path=str(out / "rules-editor-full.png"), full_page=True)
                 page.close()
         finally:
             server.stop()

@@ -31,6 +31,10 @@ def test_live_alert_acknowledge_and_chart(fresh_db_url: str, tmp_path: Path) -> 
         context = browser.new_context(viewport=VIEWPORT)
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
+        # A Content-Security-Policy violation or a script error shows up here.
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
         try:
             sign_in(page, base, CLINICIAN_EMAIL, PASSWORD)
             page.wait_for_selector("#live-status[data-state=on]")
@@ -78,5 +82,6 @@ def test_live_alert_acknowledge_and_chart(fresh_db_url: str, tmp_path: Path) -> 
             page.wait_for_url(f"{base}/ui/patients/{elena}?range=7d")
             assert page.locator("article.chart-card svg.chart").count() >= 2
             page.screenshot(path=str(tmp_path / "patient.png"), full_page=True)
+            assert problems == [], "\n".join(problems)
         finally:
             context.close()

@@ -15,6 +15,7 @@ from api.web.present import (
     humanise_span,
     local_time,
     nhs_display,
+    recorded,
     rule_label,
     shown,
     staleness,
@@ -123,3 +124,10 @@ def test_rule_label(key: str, text: str) -> None:
 def test_nhs_number_in_groups() -> None:
     assert nhs_display("9434765919") == "943 476 5919"
     assert nhs_display("123") == "123"
+
+
+def test_recorded_times_carry_age_but_no_staleness() -> None:
+    view = recorded(NOW - timedelta(days=2), NOW, LONDON)
+    assert (view.time_text, view.age_text, view.stale, view.tag) == ("Mon 13:00", "2 days ago",
+                                                                     False, "")
+    assert recorded(None, NOW, LONDON).time_text == "—"

@@ -32,6 +32,7 @@ GUARD_S = 5.0
 
 @pytest.fixture
 async def server(room: Room, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RoomServer]:
+    remote.reset()  # whatever another test configured, the environment decides here
     async with RoomServer(room) as server:
         monkeypatch.setenv(remote.ENV_ROOM, server.address)
         yield server
@@ -105,6 +106,7 @@ async def test_connect_errors_over_tcp(server: RoomServer, gadget: Gadget) -> No
 
 
 async def test_room_going_away_is_a_link_loss(room: Room, monkeypatch: pytest.MonkeyPatch) -> None:
+    remote.reset()
     gone = asyncio.Event()
     server = RoomServer(room)
     monkeypatch.setenv(remote.ENV_ROOM, await server.start())
@@ -120,17 +122,21 @@ async def test_no_room_configured_is_bluetooth_not_available(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(remote.ENV_ROOM, raising=False)
-    monkeypatch.setattr(remote, "_room", None)
+    remote.reset()
     with pytest.raises(BleakBluetoothNotAvailableError, match="VIGIL_SIM_ROOM"):
         await BleakScanner.discover(timeout=0.01, backend=remote.scanner_backend)
 
 
-def test_configure_validates_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(remote, "_room", None)
+def test_configure_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(remote.ENV_ROOM, "127.0.0.1:1")
     remote.configure(room="127.0.0.1:7301")
-    assert remote.room_address() == ("127.0.0.1", 7301)
-    with pytest.raises(ValueError, match="host:port"):
-        remote.configure(room="localhost")
+    try:
+        assert remote.room_address() == ("127.0.0.1", 7301)
+        with pytest.raises(ValueError, match="host:port"):
+            remote.configure(room="localhost")
+    finally:
+        remote.reset()
+    assert remote.room_address() == ("127.0.0.1", 1)
 
 
 async def test_garbage_from_a_client_gets_an_error_and_the_door(server: RoomServer) -> None:

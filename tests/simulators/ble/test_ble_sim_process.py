@@ -57,6 +57,7 @@ async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SimProcess]:
         line = await asyncio.wait_for(process.stdout.readline(), GUARD_S)
         ready = json.loads(line)
         assert ready["event"] == "listening"
+        remote.reset()
         monkeypatch.setenv(remote.ENV_ROOM, ready["address"])
         yield SimProcess(process, ready["address"], ready["devices"])
     finally:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from fleet_stack import REPO, quick_broker, stop_quietly
 
 from devstack.ports import free_port
 from simulators.fleet.cli import build_parser, config_from_args, main
 from simulators.fleet.config import ConnectionMode, Mix
 from simulators.fleet.credentials import load_credentials
+from simulators.fleet.report import FleetReport
 from vigil.cli import main as vigil_main
 
 
@@ -79,3 +84,25 @@ def test_vigil_sim_fleet_reaches_this_command(tmp_path: Path) -> None:
     assert vigil_main(["sim", "fleet", "--gateways", "1", "--provision", "--no-run",
                        "--credentials", str(creds)]) == 0
     assert creds.exists()
+
+
+def test_sigterm_stops_generating_and_still_reports(tmp_path: Path) -> None:
+    broker = quick_broker(tmp_path / "mosquitto")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vigil.cli", "sim", "fleet", "--mqtt-url", broker.url,
+             "--gateways", "2", "--duration", "120", "--drain", "1", "--json"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stderr is not None
+        # Progress lines come once a second: after the second, readings are in flight.
+        assert process.stderr.readline().startswith(b"fleet")
+        assert process.stderr.readline().startswith(b"fleet")
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        stop_quietly(broker)
+    report = FleetReport.model_validate_json(out)
+    assert report.generating_s < 60
+    # Nobody acknowledges here (no ingest), so the run reports its readings as lost: exit 1.
+    assert report.readings_generated > 0
+    assert process.returncode == 1 and report.readings_lost == report.readings_generated

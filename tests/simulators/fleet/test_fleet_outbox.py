@@ -88,7 +88,7 @@ def test_resend_waits_back_off_with_equal_jitter(attempts: int, seed: int) -> No
     for attempt in range(2, attempts + 2):
         assert box.due_for_resend(now)
         wait = box.inflight[items[0].id].next_due - now
-        nominal = min(60.0, 10.0 * 2 ** (attempt - 2))
+        nominal = min(60.0, 10.0 * 2 ** (attempt - 1))
         assert nominal / 2 <= wait <= nominal
         now += wait
 

@@ -14,6 +14,7 @@ from simulators.fleet.roster import build_roster, deal_random_faults
 from simulators.fleet.scenario import RandomFaults, load_fleet_scenario
 from simulators.physiology.baselines import Condition
 from simulators.physiology.faults import GatewayOutage, LowBattery, SilentDevice
+from simulators.physiology.scenario import PatientSpec
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -36,6 +37,11 @@ def test_generated_fleet_is_deterministic_and_named() -> None:
     assert kinds == list(KIT_ORDER[:3])
     assert first.devices[0].id == "T-P-00001-0-PULSE_OXIMETER"  # normalised, as on the wire
     assert len({d.stream for d in first.devices}) == 12
+
+
+def test_generated_patients_are_valid_specs() -> None:
+    for spec in roster(gateways=12, devices_per_gateway=6).patients.values():
+        assert PatientSpec.model_validate(spec.model_dump()) == spec
 
 
 def test_another_seed_another_fleet() -> None:

@@ -1,0 +1,187 @@
+"""Gateway agent cost: peak RSS and CPU seconds per 1,000 readings.
+
+    .venv/bin/python bench/edge_agent.py                        # 10,000 readings, 200 Hz stream
+    .venv/bin/python bench/edge_agent.py --readings 30000 --stream-hz 100
+
+Runs the real agent (`vigil edge run`, its own process, measured from /proc) over four emulated
+devices -- a pulse oximeter streaming PLX continuous measurements (time-accelerated: --stream-hz
+instead of 1 Hz, plus a spot check every 5 s), a blood-pressure cuff, a thermometer and a scale
+measuring every 2-3 s -- served by the remote bleak backend from this process, with a real
+Mosquitto and a subscriber here playing ingest (keeps readings by id, sends Acks). Every reading
+goes the whole way: decoded, committed to the SQLite outbox (WAL, synchronous=FULL), batched,
+published at QoS 1, acknowledged, removed. Stops after --readings distinct readings arrived.
+
+Prints the agent's peak RSS (VmHWM) and CPU seconds (user + system) per 1,000 readings, over
+the whole run and over the steady state (after the first reading arrived, so interpreter start
+and imports are excluded), against the targets: < 60 MB RSS, < 2 CPU s per 1,000 readings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from devstack.mosquitto import MosquittoBroker  # noqa: E402
+from simulators.ble import Room  # noqa: E402
+from simulators.ble.server import RoomServer  # noqa: E402
+from simulators.devices import (  # noqa: E402
+    BloodPressureCuff,
+    EmulatedDevice,
+    PulseOximeter,
+    Thermometer,
+    WeightScale,
+)
+from vigil.messages import Ack, ReadingBatch, encode  # noqa: E402
+from vigil.topics import Channel, topic  # noqa: E402
+
+GATEWAY = "gw-bench"
+TARGET_RSS_MB = 60.0
+TARGET_CPU_PER_1000 = 2.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Ingest:
+    """Plays ingest: keeps readings by id and acknowledges every batch."""
+
+    def __init__(self, port: int) -> None:
+        self.ids: set[str] = set()
+        self.first_at: float | None = None
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-ingest")
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            [(topic(GATEWAY, Channel.READINGS), 1), (topic(GATEWAY, Channel.EVENTS), 1)])
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/readings"):
+            ids = [r.id for r in ReadingBatch.model_validate_json(msg.payload).readings]
+            with self.lock:
+                self.ids.update(ids)
+                if self.first_at is None:
+                    self.first_at = time.monotonic()
+        else:  # an event: acknowledged by its event_id like a reading
+            ids = [json.loads(msg.payload)["event_id"]]
+        ack = Ack(gateway_id=GATEWAY, committed_at=datetime.now(UTC), stored=ids)
+        client.publish(topic(GATEWAY, Channel.ACK), encode(ack), qos=1)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.ids)
+
+
+def devices(stream_hz: float) -> list[EmulatedDevice]:
+    spot = {"measurement_duration_s": 0.0}
+    return [
+        PulseOximeter("C0:BE:00:00:00:01", continuous_interval_s=1.0 / stream_hz, every_s=5.0),
+        BloodPressureCuff("C0:BE:00:00:00:02", every_s=2.0, **spot),
+        Thermometer("C0:BE:00:00:00:03", every_s=2.5, **spot),
+        WeightScale("C0:BE:00:00:00:04", every_s=3.0, **spot),
+    ]
+
+
+def host_room(room: Room) -> tuple[asyncio.AbstractEventLoop, str]:
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def start() -> str:
+        await room.start()
+        return await RoomServer(room).start()
+
+    return loop, asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readings", type=int, default=10_000)
+    parser.add_argument("--stream-hz", type=float, default=200.0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vigil-edge-bench-"))
+    broker = MosquittoBroker(work / "mosquitto")
+    broker.start()
+    hosted = devices(args.stream_hz)
+    room = Room(hosted, report_interval=1.0)  # an advertisement report a second per device
+    _, room_address = host_room(room)
+    ingest = Ingest(broker.port)
+    config = work / "gateway.toml"
+    config.write_text("\n".join([
+        f'gateway_id = "{GATEWAY}"', f'mqtt_url = "{broker.url}"',
+        'ble_backend = "simulators.ble.remote"', 'log_level = "warning"',
+        "[ble_backend_options]", f'room = "{room_address}"',
+        "[outbox]", f'path = "{work / "outbox.db"}"',
+        *(f'[[devices]]\naddress = "{d.address}"\nprofile = "{p}"'
+          for d, p in zip(hosted, ("pulse_oximeter", "blood_pressure", "thermometer",
+                                        "weight_scale"), strict=True)),
+    ]) + "\n")
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli", "edge", "run", "--config", str(config)],
+        cwd=REPO, stderr=(work / "agent.log").open("wb"))
+    started = time.monotonic()
+    try:
+        cpu_at_first: float | None = None
+        count_at_first = 0
+        while ingest.count() < args.readings:
+            if agent.poll() is not None:
+                raise SystemExit(f"agent exited ({agent.returncode}); see {work}/agent.log")
+            if cpu_at_first is None and ingest.first_at is not None:
+                cpu_at_first, count_at_first = proc_cpu_s(agent.pid), ingest.count()
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+        cpu = proc_cpu_s(agent.pid)
+        rss = proc_peak_rss_mb(agent.pid)
+        readings = ingest.count()
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        ingest.client.loop_stop()
+        broker.stop()
+    shutil.rmtree(work, ignore_errors=True)  # kept (with agent.log) only if the run failed
+    steady_cpu = cpu - (cpu_at_first or 0.0)
+    steady_readings = readings - count_at_first
+    per_1000 = cpu / readings * 1000
+    steady_per_1000 = steady_cpu / max(steady_readings, 1) * 1000
+    print(f"readings delivered end to end : {readings} in {elapsed:.1f} s "
+          f"({readings / elapsed:.0f}/s; oximeter stream {args.stream_hz:g} Hz)")
+    print(f"agent peak RSS (VmHWM)        : {rss:.1f} MB  (target < {TARGET_RSS_MB:g} MB: "
+          f"{rss / TARGET_RSS_MB:.0%} of it)")
+    print(f"agent CPU, whole run          : {cpu:.2f} s = {per_1000:.2f} s per 1,000 readings "
+          f"(target < {TARGET_CPU_PER_1000:g}: {per_1000 / TARGET_CPU_PER_1000:.0%} of it)")
+    print(f"agent CPU, steady state       : {steady_cpu:.2f} s for {steady_readings} readings = "
+          f"{steady_per_1000:.2f} s per 1,000")
+    ok = rss < TARGET_RSS_MB and per_1000 < TARGET_CPU_PER_1000
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""Threshold rules compiled for the data path: the decisions of vigil.rules.threshold made with
+float comparisons on plain tuples, without Decimals, pydantic models or reason strings.
+
+vigil.rules.threshold compares readings with limits in decimal (`exact`: the decimal a float
+was written as), so 35.2 is 35.2, not 35.20000000000000284. Those comparisons are exact here
+too, without a Decimal per reading: for a decimal limit D, the floats whose `exact` value is
+below D are exactly the floats below one float boundary (`exact` is strictly increasing over
+the floats, because the shortest repr of a float rounds back to it). `_boundaries` finds that
+float once per rule set, so `value < D` in decimal is `value < boundary` in float for every
+finite float.
+
+The state here (`FastState`) is a tuple-backed equivalent of ThresholdState; `step` applies
+one reading and says what vigil.rules.threshold would have decided (status and severity for
+each evaluation it would return), leaving the evaluation itself -- reason text and all -- to
+be built by vigil.rules.threshold only when an alert is going to change. Tests check both
+agree on random streams (tests/vigil/rules/test_rules_compiled.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from vigil.rules.config import Limit, ThresholdRule, exact
+from vigil.rules.evaluation import Severity, Status
+from vigil.rules.threshold import BandState, ThresholdState
+
+# (raised, breach_since) per band, in the order of the rule's limits.
+Band = tuple[bool, datetime | None]
+QUIET: Band = (False, None)
+_QUIET_STATE = BandState()
+
+
+def _boundaries(limit: Decimal) -> tuple[float, float]:
+    """(lowest float whose exact value is >= limit, highest float whose exact value is <= limit).
+
+    For a finite float v: exact(v) < limit iff v < low; exact(v) <= limit iff v <= high.
+    """
+    low = float(limit)
+    if exact(low) >= limit:
+        while not math.isinf(low) and exact(math.nextafter(low, -math.inf)) >= limit:
+            low = math.nextafter(low, -math.inf)
+    else:
+        while exact(low) < limit:
+            low = math.nextafter(low, math.inf)
+    high = float(limit)
+    if exact(high) <= limit:
+        while not math.isinf(high) and exact(math.nextafter(high, math.inf)) <= limit:
+            high = math.nextafter(high, math.inf)
+    else:
+        while exact(high) > limit:
+            high = math.nextafter(high, -math.inf)
+    return low, high
+
+
+@dataclass(frozen=True, slots=True)
+class _Test:
+    """`exact(v) <op> D` as a float comparison."""
+
+    op: str
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, op: str, limit: Decimal) -> _Test:
+        low, high = _boundaries(limit)
+        return cls(op, low, high)
+
+    def __call__(self, v: float) -> bool:
+        op = self.op
+        if op == "<":
+            return v < self.low
+        if op == "<=":
+            return v <= self.high
+        if op == ">":
+            return v > self.high
+        return v >= self.low
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLimit:
+    limit: Limit
+    key: str
+    severity: Severity
+    rank: int
+    immediate: bool
+    # Limit.breached(v) and Limit.cleared(v, hysteresis) as float tests.
+    breached: _Test
+    # True when back inside by the margin: not (exact(v) <op> limit +/- margin).
+    inside_by_margin: _Test
+
+
+def _compile_limit(limit: Limit, hysteresis: float) -> CompiledLimit:
+    shift = exact(hysteresis) if limit.lower else -exact(hysteresis)
+    return CompiledLimit(
+        limit=limit, key=limit.key, severity=limit.severity, rank=limit.severity.rank,
+        immediate=limit.immediate,
+        breached=_Test.of(limit.op, exact(limit.value)),
+        inside_by_margin=_Test.of(limit.op, exact(limit.value) + shift),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FastState:
+    """ThresholdState as tuples: the last in-order trusted reading and one Band per limit."""
+
+    last_at: datetime | None
+    last_value: float | None
+    bands: tuple[Band, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What vigil.rules.threshold decides about one evaluation, without its reason text."""
+
+    status: Status
+    severity: Severity | None
+    at: datetime
+    value: float | None
+    # Index into the evaluations evaluate_threshold returns for the same reading.
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledThreshold:
+    rule: ThresholdRule
+    rule_key: str
+    limits: tuple[CompiledLimit, ...]
+    sustain: timedelta
+    max_gap: timedelta
+    auto_resolve: bool
+    quiet: tuple[Band, ...]
+    # Severity of the highest raised band, by raised pattern: cached as met.
+    _highest: dict[tuple[bool, ...], Severity | None]
+
+    @classmethod
+    def of(cls, rule: ThresholdRule) -> CompiledThreshold:
+        limits = tuple(_compile_limit(limit, rule.hysteresis) for limit in rule.limits)
+        return cls(rule, rule.rule_key, limits, rule.sustain, rule.max_gap, rule.auto_resolve,
+                   tuple(QUIET for _ in limits), {})
+
+    def highest(self, raised: tuple[bool, ...]) -> Severity | None:
+        found = self._highest.get(raised, _MISSING)
+        if found is _MISSING:
+            best: CompiledLimit | None = None
+            for limit, up in zip(self.limits, raised, strict=True):
+                if up and (best is None or limit.rank > best.rank):
+                    best = limit
+            found = None if best is None else best.severity
+            self._highest[raised] = found
+        return found  # type: ignore[return-value]
+
+    # -- state conversions -------------------------------------------------------------
+
+    def fast(self, state: ThresholdState) -> FastState:
+        bands = tuple(
+            (band.raised, band.breach_since)
+            for band in (state.bands.get(limit.key, _QUIET_STATE) for limit in self.limits)
+        )
+        return FastState(state.last_at, state.last_value, bands)
+
+    def model(self, state: FastState) -> ThresholdState:
+        bands = {
+            limit.key: _QUIET_STATE if band == QUIET
+            else BandState.model_construct(raised=band[0], breach_since=band[1])
+            for limit, band in zip(self.limits, state.bands, strict=True)
+        }
+        return ThresholdState.model_construct(
+            last_at=state.last_at, last_value=state.last_value, bands=bands)
+
+    # -- one reading -------------------------------------------------------------------
+
+    def step(self, state: FastState, t: datetime, v: float) -> tuple[FastState, list[Verdict]]:
+        """Apply one trusted reading measured at or after `state.last_at` (evaluate_threshold
+        on an in-order, non-questionable reading)."""
+        verdicts: list[Verdict] = []
+        bands = state.bands
+        if state.last_at is not None and t - state.last_at > self.max_gap:
+            # A run that ended in silence is raised; every run is broken by the gap.
+            confirmed = False
+            for raised, since in bands:
+                if since is not None and not raised:
+                    confirmed = True
+                    break
+            bands = tuple((raised or since is not None, None) for raised, since in bands)
+            if confirmed:
+                verdicts.append(Verdict(
+                    Status.BREACH, self.highest(tuple(b[0] for b in bands)), state.last_at,
+                    state.last_value, 0))
+        index = len(verdicts)
+        limits = self.limits
+        if bands is self.quiet or bands == self.quiet:
+            # The stream's usual case: nothing raised or building, so a reading inside every
+            # limit changes nothing but the last reading.
+            for limit in limits:
+                if limit.breached(v):
+                    break
+            else:
+                verdicts.append(Verdict(Status.CLEAR, None, t, v, index))
+                return FastState(t, v, self.quiet), verdicts
+        new: list[Band] = []
+        pending_rank = 0
+        pending: Severity | None = None
+        for limit, (raised, since) in zip(limits, bands, strict=True):
+            if limit.breached(v):
+                if since is None:
+                    since = t
+                raised = raised or limit.immediate or t - since >= self.sustain
+                if not raised and limit.rank > pending_rank:
+                    pending_rank, pending = limit.rank, limit.severity
+                new.append((raised, since))
+            else:
+                new.append((raised and limit.inside_by_margin(v) is True, None))
+        after = tuple(new)
+        severity = self.highest(tuple(b[0] for b in after))
+        if severity is not None:
+            verdicts.append(Verdict(Status.BREACH, severity, t, v, index))
+        elif pending is not None:
+            verdicts.append(Verdict(Status.PENDING, pending, t, v, index))
+        else:
+            verdicts.append(Verdict(Status.CLEAR, None, t, v, index))
+        return FastState(t, v, self.quiet if after == self.quiet else after), verdicts
+
+    def out_of_order(self, t: datetime, v: float) -> Verdict:
+        """A trusted reading measured before the state's last one: judged on its own against
+        the limits that need no sustain; the state is left as it was."""
+        best: CompiledLimit | None = None
+        for limit in self.limits:
+            if limit.breached(v) and (limit.immediate or not self.sustain):
+                if best is None or limit.rank > best.rank:
+                    best = limit
+        if best is None:
+            return Verdict(Status.UNCHANGED, None, t, v, 0)
+        return Verdict(Status.BREACH, best.severity, t, v, 0)
+
+
+_MISSING = object()
