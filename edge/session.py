@@ -3,7 +3,8 @@ and return when the link ends.
 
 Setup order (each step's reason):
 1. check the profile's measurement characteristics exist (else ProfileMismatch: permanent);
-2. read Battery Level and Device Information (for the heartbeat and the CONNECTED event);
+2. read Battery Level, and Device Information on the first connection (for the heartbeat and
+   the CONNECTED event);
 3. read the device clock, and set it when it is off and writable -- before subscribing,
    because store-and-forward devices (cuffs, thermometers, scales) start sending their stored
    records the moment the subscription is written and end the link when done;
@@ -79,6 +80,9 @@ class DeviceStatus:
     battery_level: int | None = None
     rssi: int | None = None
     skew_reported_s: float | None = None
+    # Device Information, read on the first connection of this run (it does not change, and
+    # every read costs a radio round trip and the device's battery).
+    info: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ class Session:
             return REFUSED
 
     async def _device_information(self) -> str:
+        if self.ctx.status.info is not None:
+            return self.ctx.status.info
         parts = []
         for uuid in DEVICE_INFORMATION_CHARS:
             char = self.client.services.get_characteristic(uuid)
@@ -154,7 +160,8 @@ class Session:
             raw = await self.optional("device information", self.client.read_gatt_char(char))
             if not isinstance(raw, Refused):
                 parts.append(bytes(raw).decode("utf-8", "replace").strip("\x00 "))
-        return " / ".join(p for p in parts if p)[:1000]
+        self.ctx.status.info = " / ".join(p for p in parts if p)[:1000]
+        return self.ctx.status.info
 
     async def _battery(self) -> None:
         char = self.client.services.get_characteristic(BATTERY_LEVEL)

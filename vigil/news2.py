@@ -287,6 +287,38 @@ def score(
     )
 
 
+# The parameters scored from device readings, and the catalogue metric whose plausible range
+# each is checked against (pulse is checked as the oximeter's pulse rate whatever measured it).
+DEVICE_PARAMETERS: dict[str, Metric] = {
+    "respiration_rate": Metric.RESPIRATORY_RATE,
+    "spo2": Metric.SPO2,
+    "systolic_bp": Metric.SYSTOLIC_BP,
+    "pulse": Metric.PULSE_RATE,
+    "temperature": Metric.BODY_TEMPERATURE,
+}
+
+
+def parameter_score(
+    parameter: str, value: float, *, spo2_scale: Spo2Scale = 1, on_oxygen: bool | None = None
+) -> int | None:
+    """The score `score()` gives one device parameter's (plausible) value: the same rounding
+    and bands, for callers that score the same values over and over (the rule engine caches
+    it). None only for Scale 2 SpO2 >= 93 % with oxygen use unknown."""
+    match parameter:
+        case "respiration_rate":
+            return _respiration(int(round_half_up(value, 0)))
+        case "spo2":
+            sat = int(round_half_up(value, 0))
+            return _spo2_scale_1(sat) if spo2_scale == 1 else _spo2_scale_2(sat, on_oxygen)
+        case "systolic_bp":
+            return _systolic(int(round_half_up(value, 0)))
+        case "pulse":
+            return _pulse(int(round_half_up(value, 0)))
+        case "temperature":
+            return _temperature(round_half_up(value, 1))
+    raise ValueError(f"{parameter!r} is not a NEWS2 device parameter")
+
+
 class News2Inputs(BaseModel):
     """The inputs to `score()` gathered from readings, with where each value came from."""
 

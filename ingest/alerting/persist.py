@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from vigil.rules import Action, Transition
+from vigil.rules import Action, Transition, collapse_updates
 
 MESSAGE_MAX = 2000
 
@@ -110,15 +110,7 @@ class DetailsMark:
 
 def significant(transitions: Sequence[Transition]) -> list[Transition]:
     """Drop evidence-only updates that a later transition of the same rule key supersedes."""
-    later: set[str] = set()
-    kept: list[Transition] = []
-    for t in reversed(transitions):
-        if t.action is Action.UPDATE and t.rule_key in later:
-            continue
-        later.add(t.rule_key)
-        kept.append(t)
-    kept.reverse()
-    return kept
+    return collapse_updates(transitions)
 
 
 def details_of(transition: Transition) -> dict[str, Any] | None:

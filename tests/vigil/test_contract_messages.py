@@ -138,6 +138,24 @@ def test_batching_fits_the_limit_and_keeps_every_reading_in_order(count: int, li
     assert all(len(encode(b, limit=limit)) <= limit for b in batches)
 
 
+@given(
+    st.text(alphabet="0123456789ABCDEF:", min_size=1, max_size=20),
+    st.sampled_from(list(Metric)),
+    st.datetimes(timezones=st.just(UTC)),
+    st.none() | st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_reading_id_is_uuid5_of_the_natural_key(
+    device: str, metric: Metric, when: datetime, sequence: int | None
+) -> None:
+    import uuid
+
+    from vigil.messages import READING_ID_NAMESPACE
+
+    seq = "" if sequence is None else str(sequence)
+    key = f"{device}|{metric.value}|{when.isoformat()}|{seq}"
+    assert reading_id(device, metric, when, sequence) == str(uuid.uuid5(READING_ID_NAMESPACE, key))
+
+
 def test_reading_id_matches_model() -> None:
     reading = spo2(sequence=4)
     assert reading.id == reading_id("AA:BB:CC:DD:EE:01", "spo2", T0, 4)

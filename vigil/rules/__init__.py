@@ -1,6 +1,7 @@
 """Vigil's alert rules: pure functions from readings, state and a clock value to decisions.
 
-No I/O anywhere: ingest calls `evaluate_readings` inside its commit transaction, the sweeper
+No I/O anywhere: ingest calls `evaluate_stream` (the same decisions as `evaluate_readings`
+then `decide_all`, made fast: vigil.rules.stream) inside its commit transaction, the sweeper
 calls `sweep` and `sweep_alert` on the clock, and both apply `decide` to turn evaluations into
 alert transitions. Everything that must survive between calls (RuleSet, RuleState,
 AlertState) is a pydantic model the caller stores as JSON. See vigil.rules.engine for the
@@ -42,6 +43,7 @@ from vigil.rules.lifecycle import (
     InvalidTransition,
     Transition,
     acknowledge,
+    collapse_updates,
     decide,
     decide_all,
     resolve,
@@ -59,6 +61,7 @@ from vigil.rules.threshold import (
     evaluate_threshold,
     sweep_threshold,
 )
+from vigil.rules.stream import CompiledRuleSet, StreamResult, evaluate_stream
 from vigil.rules.trend import evaluate_trend
 
 __all__ = [
@@ -68,6 +71,7 @@ __all__ = [
     "BandState",
     "BpAverageRule",
     "BpLimit",
+    "CompiledRuleSet",
     "Condition",
     "DevicePresence",
     "EngineResult",
@@ -87,6 +91,7 @@ __all__ = [
     "RuleState",
     "Severity",
     "Status",
+    "StreamResult",
     "ThresholdRule",
     "ThresholdState",
     "ThresholdStep",
@@ -95,6 +100,7 @@ __all__ = [
     "TrendRule",
     "acknowledge",
     "apply_overrides",
+    "collapse_updates",
     "decide",
     "decide_all",
     "defaults_for",
@@ -102,6 +108,7 @@ __all__ = [
     "evaluate_missing",
     "evaluate_news2",
     "evaluate_readings",
+    "evaluate_stream",
     "evaluate_threshold",
     "evaluate_trend",
     "merge_patch",

@@ -19,9 +19,12 @@ agree on random streams (tests/vigil/rules/test_rules_compiled.py).
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from vigil.rules.config import Limit, ThresholdRule, exact
 from vigil.rules.evaluation import Severity, Status
@@ -55,28 +58,23 @@ def _boundaries(limit: Decimal) -> tuple[float, float]:
     return low, high
 
 
-@dataclass(frozen=True, slots=True)
-class _Test:
-    """`exact(v) <op> D` as a float comparison."""
+Test = Callable[[float], bool]
 
-    op: str
-    low: float
-    high: float
 
-    @classmethod
-    def of(cls, op: str, limit: Decimal) -> _Test:
-        low, high = _boundaries(limit)
-        return cls(op, low, high)
-
-    def __call__(self, v: float) -> bool:
-        op = self.op
-        if op == "<":
-            return v < self.low
-        if op == "<=":
-            return v <= self.high
-        if op == ">":
-            return v > self.high
-        return v >= self.low
+def _test(op: str, limit: Decimal) -> tuple[Test, float, float]:
+    """`exact(v) <op> limit` as a float test (a C-level partial), and the closed float range
+    [floor, ceiling] of the values for which it is false."""
+    low, high = _boundaries(limit)
+    down, up = -math.inf, math.inf
+    if op == "<":  # v < low
+        return partial(operator.gt, low), low, up
+    if op == "<=":  # v <= high
+        return partial(operator.ge, high), math.nextafter(high, up), up
+    if op == ">":  # v > high
+        return partial(operator.lt, high), down, high
+    if op == ">=":  # v >= low
+        return partial(operator.le, low), down, math.nextafter(low, down)
+    raise AssertionError(op)  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +84,22 @@ class CompiledLimit:
     severity: Severity
     rank: int
     immediate: bool
-    # Limit.breached(v) and Limit.cleared(v, hysteresis) as float tests.
-    breached: _Test
-    # True when back inside by the margin: not (exact(v) <op> limit +/- margin).
-    inside_by_margin: _Test
+    # Limit.breached(v) as a float test, and the float range where it is false.
+    breached: Test
+    floor: float
+    ceiling: float
+    # `not Limit.cleared(v, hysteresis)`: still past the limit moved inwards by the margin,
+    # so a raised band stays raised.
+    short_of_margin: Test
 
 
 def _compile_limit(limit: Limit, hysteresis: float) -> CompiledLimit:
     shift = exact(hysteresis) if limit.lower else -exact(hysteresis)
+    breached, floor, ceiling = _test(limit.op, exact(limit.value))
     return CompiledLimit(
         limit=limit, key=limit.key, severity=limit.severity, rank=limit.severity.rank,
-        immediate=limit.immediate,
-        breached=_Test.of(limit.op, exact(limit.value)),
-        inside_by_margin=_Test.of(limit.op, exact(limit.value) + shift),
+        immediate=limit.immediate, breached=breached, floor=floor, ceiling=ceiling,
+        short_of_margin=_test(limit.op, exact(limit.value) + shift)[0],
     )
 
 
@@ -132,6 +133,9 @@ class CompiledThreshold:
     max_gap: timedelta
     auto_resolve: bool
     quiet: tuple[Band, ...]
+    # Readings in [floor, ceiling] breach no limit.
+    floor: float
+    ceiling: float
     # Severity of the highest raised band, by raised pattern: cached as met.
     _highest: dict[tuple[bool, ...], Severity | None]
 
@@ -139,7 +143,8 @@ class CompiledThreshold:
     def of(cls, rule: ThresholdRule) -> CompiledThreshold:
         limits = tuple(_compile_limit(limit, rule.hysteresis) for limit in rule.limits)
         return cls(rule, rule.rule_key, limits, rule.sustain, rule.max_gap, rule.auto_resolve,
-                   tuple(QUIET for _ in limits), {})
+                   tuple(QUIET for _ in limits), max(limit.floor for limit in limits),
+                   min(limit.ceiling for limit in limits), {})
 
     def highest(self, raised: tuple[bool, ...]) -> Severity | None:
         found = self._highest.get(raised, _MISSING)
@@ -191,15 +196,11 @@ class CompiledThreshold:
                     state.last_value, 0))
         index = len(verdicts)
         limits = self.limits
-        if bands is self.quiet or bands == self.quiet:
-            # The stream's usual case: nothing raised or building, so a reading inside every
+        if self.floor <= v <= self.ceiling and (bands is self.quiet or bands == self.quiet):
+            # The stream's usual case: nothing raised or building, and a reading inside every
             # limit changes nothing but the last reading.
-            for limit in limits:
-                if limit.breached(v):
-                    break
-            else:
-                verdicts.append(Verdict(Status.CLEAR, None, t, v, index))
-                return FastState(t, v, self.quiet), verdicts
+            verdicts.append(Verdict(Status.CLEAR, None, t, v, index))
+            return FastState(t, v, self.quiet), verdicts
         new: list[Band] = []
         pending_rank = 0
         pending: Severity | None = None
@@ -212,7 +213,7 @@ class CompiledThreshold:
                     pending_rank, pending = limit.rank, limit.severity
                 new.append((raised, since))
             else:
-                new.append((raised and limit.inside_by_margin(v) is True, None))
+                new.append((raised and limit.short_of_margin(v), None))
         after = tuple(new)
         severity = self.highest(tuple(b[0] for b in after))
         if severity is not None:

@@ -224,6 +224,24 @@ def decide_all(
     return transitions
 
 
+def collapse_updates(transitions: Sequence[Transition]) -> list[Transition]:
+    """Drop the evidence-only updates that a later transition of the same rule key supersedes.
+
+    Every transition carries the whole alert state, so the last one includes the evidence of
+    the updates before it: of a run of updates only the last needs writing (one alert event
+    per alert and flush rather than one per reading).
+    """
+    later: set[str] = set()
+    kept: list[Transition] = []
+    for t in reversed(transitions):
+        if t.action is Action.UPDATE and t.rule_key in later:
+            continue
+        later.add(t.rule_key)
+        kept.append(t)
+    kept.reverse()
+    return kept
+
+
 def sweep_alert(alert: AlertState, *, now: datetime, policy: EscalationPolicy) -> Transition:
     """On the clock: snooze expiry first, then escalation of unacknowledged open alerts."""
     require_aware("now", now)

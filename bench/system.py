@@ -1,0 +1,368 @@
+"""System benchmark: the whole pipeline co-located on this machine, with the fleet as load.
+
+    .venv/bin/python bench/system.py                 # stepped search, both mixes, ~25 s a step
+    .venv/bin/python bench/system.py --quick         # 2k and 5k readings/s, 8 s a step
+    .venv/bin/python bench/system.py --rates 2000,5000,10000,20000 --mix virtual-ward \\
+        --profile var/ingest-profile.txt            # plus py-spy of ingest on the first step
+
+What runs (all child processes we own, loopback, nothing else touched): PostgreSQL, Mosquitto
+(no persistence: the devstack default rewrites its store per message), `vigil ingest` (alerting
+and sweeper on, as deployed), `vigil api` (idle, answering a health probe: it is part of the
+co-located footprint), and `vigil sim fleet` as the load, in its own process.
+
+For each mix, a stepped search over readings/s: each step is a fresh fleet (own prefix, enrolled
+first) generating at that rate for --step-seconds, then draining. A step passes when the fleet's
+oracle holds (nothing lost, nothing doubled, the database agrees) and p99 publish-to-ack is under
+--p99-ms; the search stops at the first step that fails. Patients supported = the highest passing
+rate divided by what one patient produces in that mix. The raw COPY ceiling comes from
+bench/ingest.py's run_ceiling in the same run, against the same server.
+
+The fleet reports latency from publish to the gateway receiving ingest's end-to-end ack: that is
+publish-to-commit plus one broker hop, so it is an upper bound on publish-to-commit.
+The machine is shared: figures move with the neighbours; CPU seconds per reading move less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+
+from devstack.mosquitto import MosquittoBroker  # noqa: E402
+from devstack.ports import free_port  # noqa: E402
+from devstack.postgres import PostgresServer  # noqa: E402
+from ingest import migrate  # noqa: E402
+from simulators.fleet.cadence import KIT_ORDER, MIX_CADENCE, readings_per_second  # noqa: E402
+from simulators.fleet.config import Mix  # noqa: E402
+from simulators.fleet.report import FleetReport  # noqa: E402
+
+DEVICES = {Mix.VIRTUAL_WARD: 1, Mix.CASELOAD: 5}  # oximeter only; oximeter, BP, temp, scale, glucose
+
+
+def load_ingest_bench() -> ModuleType:
+    """bench/ingest.py by path: its module name would collide with the `ingest` package."""
+    spec = importlib.util.spec_from_file_location("bench_ingest", REPO / "bench" / "ingest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_ingest"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def per_patient_rate(mix: Mix, devices: int) -> float:
+    """Readings per second one patient's kit produces in real time."""
+    return sum(readings_per_second(kind, MIX_CADENCE[mix][kind]) for kind in KIT_ORDER[:devices])
+
+
+@dataclass
+class Step:
+    mix: Mix
+    rate: float
+    report: FleetReport | None
+    error: str
+    cpu_s: dict[str, float]
+    rss_mb: dict[str, float]
+    wall_s: float
+
+    @property
+    def passed(self) -> bool:
+        r = self.report
+        return (r is not None and r.ok and r.readings_lost == 0 and r.readings_generated > 0
+                and r.latency.p99_ms is not None and r.latency.p99_ms < P99_LIMIT_MS[0])
+
+
+P99_LIMIT_MS = [1000.0]
+
+
+class Processes:
+    """CPU seconds and peak resident memory of named process groups, sampled with psutil."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = {name: [psutil.Process(p) for p in pids] for name, pids in groups.items()}
+        self.start = {name: self._cpu(name) for name in self.groups}
+        self.peak: Counter[str] = Counter()
+
+    def add(self, name: str, pid: int) -> None:
+        with contextlib.suppress(psutil.Error):
+            self.groups[name] = [psutil.Process(pid)]
+            self.start[name] = 0.0
+
+    def _cpu(self, name: str) -> float:
+        total = 0.0
+        for p in self.groups[name]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        return total
+
+    def sample(self) -> None:
+        for name, procs in self.groups.items():
+            rss = 0
+            for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+            self.peak[name] = max(self.peak[name], rss)
+
+    def cpu_used(self) -> dict[str, float]:
+        return {name: self._cpu(name) - self.start[name] for name in self.groups}
+
+
+def pg_children(pg: PostgresServer) -> list[int]:
+    assert pg.process is not None
+    root = psutil.Process(pg.process.pid)
+    return [root.pid, *(c.pid for c in root.children(recursive=True))]
+
+
+def wait_log(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{path.name}: {text!r} never appeared:\n"
+                               + path.read_text(errors="replace")[-2000:])
+        time.sleep(0.1)
+
+
+def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg: PostgresServer,
+             broker: MosquittoBroker, pids: dict[str, list[int]], work: Path, n: int,
+             profile: Path | None) -> Step:
+    devices = DEVICES[mix]
+    patients = rate / per_patient_rate(mix, devices)
+    # One gateway per patient up to --max-gateways; beyond that the fleet time-compresses
+    # (each simulated home then sends proportionally more per message: fewer, fuller batches).
+    gateways = int(max(1, min(patients, args.max_gateways)))
+    prefix = f"s{n}{mix.value[:2]}"
+    cmd = [sys.executable, "-m", "vigil.cli", "sim", "fleet", "--mqtt-url", broker.url,
+           "--gateways", str(gateways), "--devices-per-gateway", str(devices), "--mix", mix.value,
+           "--rate", str(rate), "--duration", str(seconds), "--drain", str(args.drain),
+           "--values", "flat", "--prefix", prefix, "--seed", str(n),
+           "--connections", str(args.connections), "--enrol", pg.url,
+           "--alert-settle", "0", "--json", "--quiet"]
+    out = work / f"fleet-{n}.json"
+    err = work / f"fleet-{n}.log"
+    with open(out, "wb") as o, open(err, "wb") as e:
+        fleet = subprocess.Popen(cmd, cwd=REPO, stdout=o, stderr=e)
+    meter = Processes(pids)
+    meter.add("fleet", fleet.pid)
+    profiler = None
+    started = time.monotonic()
+    while fleet.poll() is None:
+        meter.sample()
+        if profile is not None and profiler is None and time.monotonic() - started > 3:
+            # After enrolment and warm-up; py-spy samples ingest while the fleet generates.
+            profiler = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "-o", str(profile),
+                 "-p", str(pids["ingest"][0]), "-d", str(int(max(5, seconds - 2))), "-r", "100",
+                 "--nonblocking", "--format", "raw"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    cpu = meter.cpu_used()
+    if profiler is not None:
+        profiler.wait(60)
+    wall = time.monotonic() - started
+    text = out.read_text()
+    try:
+        report = FleetReport.model_validate(json.loads(text))
+        error = ""
+    except ValueError:
+        report, error = None, err.read_text(errors="replace")[-1500:]
+    return Step(mix, rate, report, error, cpu, {k: v / 2**20 for k, v in meter.peak.items()},
+                wall)
+
+
+def print_step(step: Step) -> None:
+    r = step.report
+    if r is None:
+        print(f"  {step.rate:>8,.0f}/s  FLEET FAILED: {step.error.strip()[-400:]}")
+        return
+    lat = r.latency
+    db = r.database
+    print(f"  {step.rate:>8,.0f}/s target  {r.generated_per_s:>8,.0f} generated/s  "
+          f"{r.acked_per_s:>8,.0f} acked/s  lost {r.readings_lost}  "
+          f"dup {db.duplicates if db else '?'}  missing {db.missing if db else '?'}  "
+          f"p50 {lat.p50_ms or float('nan'):.0f} ms  p99 {lat.p99_ms or float('nan'):.0f} ms  "
+          f"{'PASS' if step.passed else 'FAIL'}")
+    readings = max(1, r.readings_generated)
+    print("      CPU s (us/reading): " + ", ".join(
+        f"{k} {v:.1f} ({v / readings * 1e6:.0f})" for k, v in step.cpu_s.items())
+        + f" over {step.wall_s:.0f} s wall")
+    print("      peak RSS MB: " + ", ".join(f"{k} {v:.0f}" for k, v in step.rss_mb.items()))
+
+
+def summarise_profile(path: Path, top: int = 15) -> None:
+    """Self and inclusive sample shares from py-spy's collapsed stacks."""
+    if not path.exists():
+        print("profile: py-spy wrote nothing (is ptrace permitted?)")
+        return
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
+                  + ")" for f in stack.split(";")]
+        own[frames[-1]] += n
+        for f in set(frames):
+            inclusive[f] += n
+    if not total:
+        print("profile: no samples")
+        return
+    print(f"profile of ingest ({total} samples, {path}):")
+    print("  self time:")
+    for name, n in own.most_common(top):
+        print(f"    {n / total:6.1%}  {name}")
+    print("  inclusive (project code):")
+    shown = 0
+    for name, n in inclusive.most_common():
+        if any(p in name for p in ("consumer", "writer", "decoding", "rawjson", "alerting",
+                                   "rules", "messages", "client.py", "copy")):
+            print(f"    {n / total:6.1%}  {name}")
+            shown += 1
+            if shown >= top:
+                break
+
+
+def probe_api(port: int) -> str:
+    for path in ("/healthz", "/health", "/api/health", "/"):
+        with contextlib.suppress(Exception):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+                return f"{path} -> {resp.status}"
+    return "no answer"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mix", choices=[m.value for m in Mix], action="append",
+                   help="mix to search (repeatable; default both)")
+    p.add_argument("--rates", default="2000,5000,10000,20000,50000",
+                   help="readings/s steps, comma-separated, ascending")
+    p.add_argument("--step-seconds", type=float, default=25.0)
+    p.add_argument("--drain", type=float, default=30.0, help="fleet drain after each step")
+    p.add_argument("--p99-ms", type=float, default=1000.0)
+    p.add_argument("--max-gateways", type=int, default=500,
+                   help="simulated gateways per step at most (the rest is time compression)")
+    p.add_argument("--connections", type=int, default=4, help="fleet MQTT connections")
+    p.add_argument("--ceiling-rows", type=int, default=300_000)
+    p.add_argument("--profile", type=Path, help="py-spy ingest on the first step (collapsed)")
+    p.add_argument("--quick", action="store_true", help="2k and 5k readings/s, 8 s a step")
+    args = p.parse_args()
+    if args.quick:
+        args.rates, args.step_seconds, args.ceiling_rows = "2000,5000", 8.0, 100_000
+        args.drain = min(args.drain, 20.0)
+    P99_LIMIT_MS[0] = args.p99_ms
+    rates = [float(r) for r in args.rates.split(",")]
+    mixes = [Mix(m) for m in args.mix] if args.mix else [Mix.VIRTUAL_WARD, Mix.CASELOAD]
+
+    work = Path(tempfile.mkdtemp(prefix="vigil-system-bench-"))
+    pg = PostgresServer(work / "pg")
+    broker = MosquittoBroker(work / "mqtt", persistence=False, max_inflight=1000,
+                             max_queued=10_000_000)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        pg.start()
+        broker.start()
+        migrate.migrate(pg.url)
+        print(f"servers: PostgreSQL on :{pg.port}, Mosquitto on :{broker.port}; "
+              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
+              f"work dir {work}")
+
+        bench_ingest = load_ingest_bench()
+        with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE ceiling")
+        ceiling_url = pg.admin_url.rsplit("/", 1)[0] + "/ceiling"
+        migrate.migrate(ceiling_url)
+        fake = [bench_ingest.Message("g", "t", b"", [str(__import__("uuid").uuid4())
+                                                     for _ in range(args.ceiling_rows)])]
+        rows = bench_ingest.ceiling_rows(fake, args.ceiling_rows)
+        one, two = bench_ingest.run_ceiling(ceiling_url, rows)
+        print(f"raw COPY ceiling ({len(rows):,} rows, one connection): readings-shaped table "
+              f"{one.rows_per_s:,.0f} rows/s; readings + reading_ids {two.rows_per_s:,.0f} rows/s")
+
+        ingest_log, api_log = work / "ingest.log", work / "api.log"
+        with open(ingest_log, "wb") as log:
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "vigil.cli", "ingest", "--database-url", pg.url,
+                 "--mqtt-url", broker.url, "--client-id", "bench-system-ingest",
+                 "--log-level", "WARNING"], cwd=REPO, stdout=log, stderr=log))
+        api_port = free_port()
+        with open(api_log, "wb") as log:
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "vigil.cli", "api", "--database-url", pg.url, "--port",
+                 str(api_port), "--log-level", "WARNING"], cwd=REPO, stdout=log, stderr=log))
+        time.sleep(3)  # ingest logs at WARNING: give it its connection and subscriptions
+        for child, log_path in zip(children, (ingest_log, api_log), strict=True):
+            if child.poll() is not None:
+                raise RuntimeError(log_path.read_text(errors="replace")[-2000:])
+        print(f"vigil ingest pid {children[0].pid}; vigil api pid {children[1].pid} "
+              f"(probe {probe_api(api_port)})")
+        pids = {"ingest": [children[0].pid], "api": [children[1].pid],
+                "postgres": pg_children(pg),
+                "mosquitto": [broker.process.pid] if broker.process else []}
+
+        best: dict[Mix, Step | None] = {}
+        n = 0
+        for mix in mixes:
+            per_patient = per_patient_rate(mix, DEVICES[mix])
+            print(f"\n{mix.value}: {DEVICES[mix]} device(s) a patient, "
+                  f"{per_patient:.5g} readings/s a patient in real time")
+            best[mix] = None
+            for rate in rates:
+                n += 1
+                profile = args.profile if (args.profile and n == 1) else None
+                step = run_step(mix, rate, args.step_seconds, args, pg, broker, pids, work, n,
+                                profile)
+                print_step(step)
+                if not step.passed:
+                    break
+                best[mix] = step
+        print("\nsummary (highest passing step; zero loss and p99 publish->ack "
+              f"< {args.p99_ms:.0f} ms):")
+        for mix, step in best.items():
+            if step is None or step.report is None:
+                print(f"  {mix.value:<13} no passing step")
+                continue
+            r = step.report
+            acked = r.acked_per_s
+            patients = step.rate / per_patient_rate(mix, DEVICES[mix])
+            print(f"  {mix.value:<13} {step.rate:>8,.0f} readings/s sustained "
+                  f"(acked {acked:,.0f}/s) = {patients:,.0f} patients; "
+                  f"p50 {r.latency.p50_ms:.0f} ms, p99 {r.latency.p99_ms:.0f} ms; "
+                  f"{step.rate / one.rows_per_s:.1%} of the one-table COPY ceiling, "
+                  f"{step.rate / two.rows_per_s:.1%} of the two-table one")
+        if args.profile:
+            summarise_profile(args.profile)
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        broker.stop()
+        pg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The data path (vigil.rules.stream) against the reference: on random streams, evaluate_stream
+decides exactly what evaluate_readings + decide_all + collapse_updates decide -- the same
+transitions (evaluations, reasons and alert states included) and the same rule state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vigil.messages import Origin
+from vigil.metrics import Metric
+from vigil.quality import QualityFlag
+from vigil.rules import (
+    Action,
+    AlertState,
+    AlertStatus,
+    CompiledRuleSet,
+    InvalidOverride,
+    Observation,
+    RuleSet,
+    RuleState,
+    Severity,
+    Transition,
+    collapse_updates,
+    decide_all,
+    evaluate_readings,
+    evaluate_stream,
+    ruleset_for,
+)
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+# Values around every default limit and NEWS2 band edge, plus halves for the rounding.
+VALUES: dict[Metric, list[float]] = {
+    Metric.SPO2: [70, 79.5, 84, 84.5, 85, 87, 88, 89, 90, 91, 91.5, 92, 93, 94, 95, 96, 97,
+                  100],
+    Metric.PULSE_RATE: [30, 40, 40.5, 45, 50, 51, 55, 72, 90.5, 106, 110, 111, 116, 130.5,
+                        131, 140],
+    Metric.HEART_RATE: [38, 50, 72, 111, 131],
+    Metric.RESPIRATORY_RATE: [6, 8, 9, 11.5, 16, 20.5, 21, 24, 25, 26],
+    Metric.SYSTOLIC_BP: [85, 90, 95, 100, 105, 110.5, 120, 136, 151, 179, 180, 186, 219.5, 221],
+    Metric.DIASTOLIC_BP: [60, 84, 86, 96, 119, 121],
+    Metric.BODY_TEMPERATURE: [34.9, 35.0, 35.05, 35.2, 36.0, 36.05, 37.2, 37.9, 38.0, 38.1,
+                              38.15, 38.3, 39.0, 39.1, 39.3],
+    Metric.BODY_WEIGHT: [70.0, 70.5, 71.2, 72.1, 72.6, 73.0],
+}
+FULL_SET = {Metric.RESPIRATORY_RATE: 16.0, Metric.SYSTOLIC_BP: 120.0,
+            Metric.BODY_TEMPERATURE: 37.2, Metric.SPO2: 97.0, Metric.PULSE_RATE: 72.0}
+IMPLAUSIBLE: dict[Metric, float] = {Metric.SPO2: 120.0, Metric.PULSE_RATE: 400.0}
+QUESTIONABLE = QualityFlag.LOW_PERFUSION
+RULE_KEYS = ["threshold:spo2", "threshold:pulse_rate", "threshold:systolic_bp",
+             "threshold:body_temperature", "news2", "bp_average", "trend:body_weight"]
+
+OVERRIDES: list[dict[str, object]] = [
+    {},
+    {"news2": {"low_enabled": True, "auto_resolve": True}},
+    {"news2": {"spo2_scale": 2, "on_oxygen": True}, "late_after": "PT2M"},
+    {"thresholds": {"spo2": {"auto_resolve": True, "sustain": 0},
+                    "pulse_rate": {"auto_resolve": True, "max_gap": "PT5S"},
+                    "body_temperature": {"hysteresis": 0.15, "auto_resolve": True}}},
+    {"thresholds": {"spo2": {"limits": [{"op": "<=", "value": 91.5, "severity": "medium"},
+                                        {"op": "<", "value": 88.3, "severity": "high"}],
+                             "hysteresis": 0.7, "sustain": "PT3S", "max_gap": "PT4S"}}},
+    {"thresholds": {"systolic_bp": {"sustain": "PT2S", "auto_resolve": True}},
+     "news2": {"window": "PT20S", "auto_resolve": True}},
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    ruleset: RuleSet
+    flushes: list[tuple[list[Observation], list[Observation], datetime]]
+    alerts: dict[str, AlertState]
+    consciousness: str | None
+    on_oxygen: bool | None
+
+
+@st.composite
+def observations(draw: st.DrawFn, start: float, count: int, ids: list[str]
+                 ) -> tuple[list[Observation], float]:
+    metrics = draw(st.lists(st.sampled_from(list(VALUES)), min_size=1, max_size=3,
+                            unique=True))
+    found: list[Observation] = []
+    t = start
+    for _ in range(count):
+        # Mostly a second apart, some readings together, some gaps past max_gap or the NEWS2
+        # window, some out of order.
+        t += draw(st.sampled_from([0, 1, 1, 1, 2, 7, 40, -3, 4000]))
+        metric = draw(st.sampled_from(metrics))
+        if draw(st.integers(0, 60)) == 0 and metric in IMPLAUSIBLE:
+            value = IMPLAUSIBLE[metric]
+        else:
+            value = draw(st.one_of(st.sampled_from(VALUES[metric]),
+                                   st.floats(min(VALUES[metric]), max(VALUES[metric]))))
+        quality = frozenset([QUESTIONABLE]) if draw(st.integers(0, 7)) == 0 else frozenset()
+        origin = draw(st.sampled_from([Origin.LIVE] * 6 + [Origin.LATE, Origin.STORED]))
+        choice = draw(st.integers(0, 9))
+        if choice == 0:
+            reading_id = None  # deduplicated by value
+        elif choice == 1 and ids:
+            reading_id = draw(st.sampled_from(ids))  # the same reading again
+        else:
+            reading_id = f"r{len(ids)}"
+            ids.append(reading_id)
+        found.append(Observation(metric, value, T0 + timedelta(seconds=t), quality, origin,
+                                 reading_id))
+    return found, t
+
+
+@st.composite
+def alerts(draw: st.DrawFn) -> dict[str, AlertState]:
+    found: dict[str, AlertState] = {}
+    for key in draw(st.lists(st.sampled_from(RULE_KEYS), max_size=3, unique=True)):
+        at = T0 + timedelta(seconds=draw(st.sampled_from([-5000, -10, 0, 3, 20])))
+        found[key] = AlertState(
+            rule_key=key, severity=draw(st.sampled_from(list(Severity))),
+            status=draw(st.sampled_from(list(AlertStatus))), opened_at=at, updated_at=at,
+            last_evidence_at=at, last_value=draw(st.sampled_from([None, 90.0])),
+            late=draw(st.booleans()),
+            snoozed_until=draw(st.sampled_from([None, T0 + timedelta(hours=1)])))
+    return found
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    condition = draw(st.sampled_from(["general_adult", "copd", "heart_failure",
+                                      "hypertension"]))
+    try:
+        ruleset = ruleset_for(condition, draw(st.sampled_from(OVERRIDES)))
+    except InvalidOverride:  # an override for a rule the condition does not have
+        ruleset = ruleset_for(condition)
+    ids: list[str] = []
+    history, t = draw(observations(-60, draw(st.integers(0, 8)), ids))
+    if draw(st.booleans()):  # a full NEWS2 set, so that complete scores happen too
+        history += [Observation(m, v, T0 + timedelta(seconds=-30), id=f"set-{m}")
+                    for m, v in FULL_SET.items()]
+    flushes = []
+    for _ in range(draw(st.integers(1, 3))):
+        batch, t = draw(observations(t, draw(st.integers(1, 25)), ids))
+        now = T0 + timedelta(seconds=t + draw(st.sampled_from([0, 1, 200, 7200])))
+        flushes.append((batch, list(history), now))
+        history = history + batch
+    return Case(ruleset, flushes, draw(alerts()),
+                draw(st.sampled_from([None, None, "A", "V"])),
+                draw(st.sampled_from([None, True, False])))
+
+
+def reference(case: Case, batch: list[Observation], history: list[Observation],
+              state: RuleState | None, live: dict[str, AlertState], now: datetime
+              ) -> tuple[list[Transition], RuleState]:
+    result = evaluate_readings(case.ruleset, batch, state=state, history=history, now=now,
+                               consciousness=case.consciousness, on_oxygen=case.on_oxygen)
+    return collapse_updates(decide_all(live, result.evaluations, now=now)), result.state
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_stream_decides_as_the_engine(case: Case) -> None:
+    compiled = CompiledRuleSet.of(case.ruleset)
+    slow_state: RuleState | None = None
+    fast_state: RuleState | None = None
+    slow_live, fast_live = dict(case.alerts), dict(case.alerts)
+    for batch, history, now in case.flushes:
+        try:
+            expected, slow_state = reference(case, batch, history, slow_state, slow_live, now)
+        except ValueError as exc:  # an implausible NEWS2 value: both refuse it
+            with pytest.raises(ValueError, match=str(exc)[:40].replace("(", r"\(")):
+                evaluate_stream(compiled, batch, state=fast_state, history=history,
+                                alerts=fast_live, now=now, consciousness=case.consciousness,
+                                on_oxygen=case.on_oxygen)
+            return
+        got = evaluate_stream(compiled, batch, state=fast_state, history=history,
+                              alerts=fast_live, now=now, consciousness=case.consciousness,
+                              on_oxygen=case.on_oxygen)
+        assert got.transitions == expected
+        assert got.state == slow_state
+        assert got.state.model_dump_json() == slow_state.model_dump_json()
+        fast_state = RuleState.model_validate_json(got.state.model_dump_json())
+        for t in expected:
+            assert t.state is not None
+            slow_live[t.rule_key] = t.state
+        fast_live = {k: a for k, a in slow_live.items() if a.live}
+        slow_live = dict(fast_live)
+
+
+def test_a_quiet_stream_decides_nothing_and_keeps_state() -> None:
+    ruleset = ruleset_for("general_adult")
+    batch = [Observation(m, v, T0 + timedelta(seconds=s), id=f"{m}{s}")
+             for s in range(10) for m, v in ((Metric.SPO2, 97.0), (Metric.PULSE_RATE, 72.0))]
+    got = evaluate_stream(CompiledRuleSet.of(ruleset), batch, state=None, alerts={},
+                          now=T0 + timedelta(seconds=10))
+    expected = evaluate_readings(ruleset, batch, state=None, now=T0 + timedelta(seconds=10))
+    assert got.transitions == []
+    assert got.state == expected.state
+
+
+def test_a_run_of_updates_is_built_once_as_the_last() -> None:
+    ruleset = ruleset_for("general_adult", {"thresholds": {"spo2": {"sustain": 0}}})
+    batch = [Observation(Metric.SPO2, 91.0 - (s % 2), T0 + timedelta(seconds=s), id=f"s{s}")
+             for s in range(6)]
+    now = T0 + timedelta(seconds=6)
+    got = evaluate_stream(CompiledRuleSet.of(ruleset), batch, state=None, alerts={}, now=now)
+    actions = [(t.rule_key, t.action) for t in got.transitions]
+    # Opened at 91 %; 90 % then raises nothing (medium either way); the last update carries
+    # the newest evidence.
+    assert actions == [("threshold:spo2", Action.CREATE), ("news2", Action.CREATE),
+                       ("threshold:spo2", Action.UPDATE), ("news2", Action.UPDATE)]
+    assert got.transitions[-1].state is not None
+    assert got.transitions[-1].state.last_evidence_at == T0 + timedelta(seconds=5)
