@@ -29,10 +29,12 @@ import contextlib
 import importlib.util
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
@@ -53,7 +55,8 @@ from simulators.fleet.cadence import KIT_ORDER, MIX_CADENCE, readings_per_second
 from simulators.fleet.config import Mix  # noqa: E402
 from simulators.fleet.report import FleetReport  # noqa: E402
 
-DEVICES = {Mix.VIRTUAL_WARD: 1, Mix.CASELOAD: 5}  # oximeter only; oximeter, BP, temp, scale, glucose
+# Virtual ward: a continuous pulse oximeter. Caseload: oximeter, BP, thermometer, scale, glucose.
+DEVICES = {Mix.VIRTUAL_WARD: 1, Mix.CASELOAD: 5}
 
 
 def load_ingest_bench() -> ModuleType:
@@ -97,12 +100,13 @@ class Processes:
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self.groups = {name: [psutil.Process(p) for p in pids] for name, pids in groups.items()}
         self.start = {name: self._cpu(name) for name in self.groups}
+        self.last = dict(self.start)  # a process that exits keeps its last reading
         self.peak: Counter[str] = Counter()
 
     def add(self, name: str, pid: int) -> None:
         with contextlib.suppress(psutil.Error):
             self.groups[name] = [psutil.Process(pid)]
-            self.start[name] = 0.0
+            self.start[name] = self.last[name] = 0.0
 
     def _cpu(self, name: str) -> float:
         total = 0.0
@@ -114,6 +118,7 @@ class Processes:
 
     def sample(self) -> None:
         for name, procs in self.groups.items():
+            self.last[name] = max(self.last[name], self._cpu(name))
             rss = 0
             for p in procs:
                 with contextlib.suppress(psutil.Error):
@@ -121,7 +126,8 @@ class Processes:
             self.peak[name] = max(self.peak[name], rss)
 
     def cpu_used(self) -> dict[str, float]:
-        return {name: self._cpu(name) - self.start[name] for name in self.groups}
+        return {name: max(self.last[name], self._cpu(name)) - self.start[name]
+                for name in self.groups}
 
 
 def pg_children(pg: PostgresServer) -> list[int]:
@@ -186,6 +192,23 @@ def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg
                 wall)
 
 
+SYSTEM = ("ingest", "postgres", "mosquitto")
+
+
+def cpu_capacity(step: Step) -> float:
+    """Readings/s the system side (ingest + PostgreSQL + Mosquitto, not the load generator)
+    could carry on this machine's idle cores at this step's CPU cost per reading, bounded by
+    ingest's single GIL-bound process."""
+    r = step.report
+    if r is None or not r.readings_generated:
+        return float("nan")
+    per = {k: step.cpu_s[k] / r.readings_generated for k in SYSTEM}
+    total = sum(per.values())
+    cores = os.cpu_count() or 1
+    return min(1 / per["ingest"] if per["ingest"] else float("inf"),
+               cores / total if total else float("inf"))
+
+
 def print_step(step: Step) -> None:
     r = step.report
     if r is None:
@@ -203,6 +226,9 @@ def print_step(step: Step) -> None:
         f"{k} {v:.1f} ({v / readings * 1e6:.0f})" for k, v in step.cpu_s.items())
         + f" over {step.wall_s:.0f} s wall")
     print("      peak RSS MB: " + ", ".join(f"{k} {v:.0f}" for k, v in step.rss_mb.items()))
+    print(f"      p90 {lat.p90_ms or float('nan'):.0f} ms, max {lat.max_ms or float('nan'):.0f} ms;"
+          f" resent {r.resent_readings}; CPU-cost capacity of ingest+postgres+mosquitto on idle "
+          f"cores: {cpu_capacity(step):,.0f} readings/s")
 
 
 def summarise_profile(path: Path, top: int = 15) -> None:
@@ -242,11 +268,16 @@ def summarise_profile(path: Path, top: int = 15) -> None:
                 break
 
 
-def probe_api(port: int) -> str:
-    for path in ("/healthz", "/health", "/api/health", "/"):
-        with contextlib.suppress(Exception):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
-                return f"{path} -> {resp.status}"
+def probe_api(port: int, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                return f"/healthz -> {resp.status}"
+        except urllib.error.HTTPError as exc:
+            return f"/healthz -> {exc.code}"
+        except OSError:
+            time.sleep(0.5)
     return "no answer"
 
 
@@ -263,7 +294,11 @@ def main() -> int:
                    help="simulated gateways per step at most (the rest is time compression)")
     p.add_argument("--connections", type=int, default=4, help="fleet MQTT connections")
     p.add_argument("--ceiling-rows", type=int, default=300_000)
-    p.add_argument("--profile", type=Path, help="py-spy ingest on the first step (collapsed)")
+    p.add_argument("--ingest-arg", action="append", default=[],
+                   help="extra `vigil ingest` argument, e.g. --ingest-arg=--no-alerting")
+    p.add_argument("--profile", type=Path, help="py-spy ingest during one step (collapsed)")
+    p.add_argument("--profile-rate", type=float, default=2000.0,
+                   help="the step to profile: the first of the first mix at or above this rate")
     p.add_argument("--quick", action="store_true", help="2k and 5k readings/s, 8 s a step")
     args = p.parse_args()
     if args.quick:
@@ -303,17 +338,20 @@ def main() -> int:
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "vigil.cli", "ingest", "--database-url", pg.url,
                  "--mqtt-url", broker.url, "--client-id", "bench-system-ingest",
-                 "--log-level", "WARNING"], cwd=REPO, stdout=log, stderr=log))
+                 "--log-level", "WARNING", *args.ingest_arg], cwd=REPO, stdout=log,
+                stderr=log))
         api_port = free_port()
         with open(api_log, "wb") as log:
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "vigil.cli", "api", "--database-url", pg.url, "--port",
-                 str(api_port), "--log-level", "WARNING"], cwd=REPO, stdout=log, stderr=log))
+                 str(api_port), "--log-level", "WARNING"], cwd=REPO, stdout=log, stderr=log,
+                env={**os.environ, "VIGIL_JWT_SECRET": secrets.token_hex(32)}))
         time.sleep(3)  # ingest logs at WARNING: give it its connection and subscriptions
         for child, log_path in zip(children, (ingest_log, api_log), strict=True):
             if child.poll() is not None:
                 raise RuntimeError(log_path.read_text(errors="replace")[-2000:])
-        print(f"vigil ingest pid {children[0].pid}; vigil api pid {children[1].pid} "
+        print(f"vigil ingest pid {children[0].pid} {' '.join(args.ingest_arg)}; "
+              f"vigil api pid {children[1].pid} "
               f"(probe {probe_api(api_port)})")
         pids = {"ingest": [children[0].pid], "api": [children[1].pid],
                 "postgres": pg_children(pg),
@@ -321,6 +359,7 @@ def main() -> int:
 
         best: dict[Mix, Step | None] = {}
         n = 0
+        profiled = False
         for mix in mixes:
             per_patient = per_patient_rate(mix, DEVICES[mix])
             print(f"\n{mix.value}: {DEVICES[mix]} device(s) a patient, "
@@ -328,7 +367,10 @@ def main() -> int:
             best[mix] = None
             for rate in rates:
                 n += 1
-                profile = args.profile if (args.profile and n == 1) else None
+                profile = None
+                if args.profile and not profiled and (rate >= args.profile_rate
+                                                      or rate == rates[-1]):
+                    profile, profiled = args.profile, True
                 step = run_step(mix, rate, args.step_seconds, args, pg, broker, pids, work, n,
                                 profile)
                 print_step(step)
@@ -337,11 +379,11 @@ def main() -> int:
                 best[mix] = step
         print("\nsummary (highest passing step; zero loss and p99 publish->ack "
               f"< {args.p99_ms:.0f} ms):")
-        for mix, step in best.items():
-            if step is None or step.report is None:
+        for mix, found in best.items():
+            if found is None or found.report is None:
                 print(f"  {mix.value:<13} no passing step")
                 continue
-            r = step.report
+            step, r = found, found.report
             acked = r.acked_per_s
             patients = step.rate / per_patient_rate(mix, DEVICES[mix])
             print(f"  {mix.value:<13} {step.rate:>8,.0f} readings/s sustained "

@@ -140,7 +140,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _pair(args: argparse.Namespace) -> int:
-    from edge.profiles import detect_profile
+    from edge.profiles import UnknownProfile, detect_profile
     from edge.scan import AlreadyPaired, add_device, find
 
     radio, path = _radio_for(args)
@@ -156,7 +156,12 @@ def _pair(args: argparse.Namespace) -> int:
         profile = Profile(args.profile)
     else:
         assert found is not None
-        profile = detect_profile(found.services)
+        try:
+            profile = detect_profile(found.services)
+        except UnknownProfile as exc:
+            print(f"vigil edge pair: {found.address} ({found.name or 'no name'}): {exc}; "
+                  f"give --profile if it is a health device all the same", file=sys.stderr)
+            return 1
     device = DeviceConfig(address=args.address, profile=profile,
                           name=args.name or (found.name if found else None),
                           expected_interval_s=args.expected_interval)

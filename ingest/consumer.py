@@ -443,6 +443,7 @@ def _merge(into: FlushResult, one: FlushResult) -> None:
         into.rejected[gateway].extend(rejected)
     into.inserted += one.inserted
     into.duplicates += one.duplicates
+    into.events += one.events
     into.dead_letters.update(one.dead_letters)
     into.committed_at = one.committed_at
     into.commit_seconds += one.commit_seconds

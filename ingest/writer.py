@@ -112,6 +112,8 @@ class FlushResult:
         default_factory=lambda: defaultdict(list))
     inserted: int = 0
     duplicates: int = 0
+    # Device event ids acked in `stored` alongside reading ids (not readings, not duplicates).
+    events: int = 0
     dead_letters: Counter[RejectReason] = field(default_factory=Counter)
     committed_at: datetime | None = None
     commit_seconds: float = 0.0
@@ -217,6 +219,9 @@ class BatchWriter:
             seen_gateways[gateway] = item.received_at
             if isinstance(message, EventMessage):
                 self._event(cur, message, item.received_at)
+                # The gateway keeps events in its outbox too, until this ack names them.
+                result.stored[gateway].append(message.event.event_id)
+                result.events += 1
                 continue
             for rejection in message.rejections:
                 dead.append(_DeadLetter(item.topic, gateway, rejection, item.received_at))
@@ -280,7 +285,8 @@ class BatchWriter:
             result.inserted = len(new_ids)
             # In arrival order, which is the gateway's order within each message.
             self.hook.on_inserted(cur, [c for i, c in candidates.items() if i in new_ids])
-        result.duplicates = sum(len(ids) for ids in result.stored.values()) - result.inserted
+        result.duplicates = (sum(len(ids) for ids in result.stored.values()) - result.inserted
+                             - result.events)
 
     def _unknown_gateway(self, item: Incoming, gateway: str, dead: list[_DeadLetter],
                          result: FlushResult) -> None:

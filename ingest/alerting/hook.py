@@ -36,8 +36,7 @@ from vigil.rules import (
     RuleState,
     Status,
     Transition,
-    decide_all,
-    evaluate_readings,
+    evaluate_stream,
 )
 
 log = logging.getLogger("vigil.ingest.alerting")
@@ -117,7 +116,7 @@ class AlertingHook:
                 continue
             if outcome.state != patient.state:
                 states[pid] = outcome.state
-            for t in persist.significant(outcome.transitions):
+            for t in outcome.transitions:
                 changes.append(AlertChange(pid, t, trigger_of(t.evaluation, outcome.triggers)))
         evaluated = time.perf_counter()
         store.save_states(cursor, states)
@@ -155,7 +154,8 @@ def history_requests(patient: PatientRules, batch: list[Observation]) -> list[Hi
 
 def evaluate(patient: PatientRules, batch: list[Observation], history: list[Observation],
              live: dict[str, AlertState], now: datetime) -> Outcome:
-    """Pure: one patient's new readings to rule state and alert transitions."""
+    """Pure: one patient's new readings to rule state and the alert transitions to write
+    (vigil.rules.evaluate_stream: evaluate_readings, decide_all and collapse_updates)."""
     ruleset = patient.rules.ruleset
     consciousness = None
     if ruleset.news2 is not None and patient.consciousness_at is not None:
@@ -163,18 +163,19 @@ def evaluate(patient: PatientRules, batch: list[Observation], history: list[Obse
         latest = max(o.measured_at for o in batch)
         if patient.consciousness_at >= latest - ruleset.news2.window:
             consciousness = patient.consciousness
-    result = evaluate_readings(
-        ruleset, batch, state=patient.state, history=history, now=now,
-        consciousness=consciousness, on_oxygen=patient.on_oxygen)
-    transitions = decide_all(live, lifecycle_relevant(result.evaluations, live), now=now)
-    triggers = {(o.metric, o.measured_at): o for o in history}
-    triggers.update({(o.metric, o.measured_at): o for o in batch})
-    return Outcome(result.state, transitions, triggers)
+    result = evaluate_stream(
+        patient.rules.compiled, batch, state=patient.state, history=history, alerts=live,
+        now=now, consciousness=consciousness, on_oxygen=patient.on_oxygen)
+    triggers: dict[tuple[Metric, datetime], Observation] = {}
+    if result.transitions:
+        triggers = {(o.metric, o.measured_at): o for o in history}
+        triggers.update({(o.metric, o.measured_at): o for o in batch})
+    return Outcome(result.state, result.transitions, triggers)
 
 
 def lifecycle_relevant(evaluations: list[Evaluation], live: dict[str, AlertState]
                        ) -> list[Evaluation]:
-    """The evaluations that can change an alert. Without a live alert for its rule key only
+    """The evaluations that can change an alert (vigil.rules.ledger relies on the same fact). Without a live alert for its rule key only
     a breach can (vigil.rules.decide opens alerts on breaches alone), so a quiet stream --
     nearly every reading -- skips the lifecycle. A key becomes live at its first breach, so
     everything after that still goes through, in order."""

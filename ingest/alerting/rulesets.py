@@ -2,7 +2,7 @@
 
 `rule_settings` holds a condition and a JSON Merge Patch of overrides; merging and validating
 them costs far more than evaluating a reading, and thousands of patients share a handful of
-distinct settings, so parsed rule sets are cached by the exact stored text.
+distinct settings, so parsed (and compiled) rule sets are cached by the exact stored text.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from vigil.metrics import Metric
 from vigil.rules import (
+    CompiledRuleSet,
     Condition,
     HistoryNeed,
     InvalidOverride,
@@ -40,6 +41,8 @@ class Rules:
     # The rule set without its missing-data schedules: what the sweeper hands to
     # vigil.rules.sweep (it judges each schedule itself, with that metric's gateway).
     clock_rules: RuleSet
+    # The rule set prepared for vigil.rules.evaluate_stream (limits as float boundaries).
+    compiled: CompiledRuleSet
     # Set when the stored overrides no longer make a valid rule set (defaults are used).
     problem: str | None = None
 
@@ -75,7 +78,8 @@ def _rules(ruleset: RuleSet, problem: str | None) -> Rules:
     if ruleset.news2 is not None:
         evaluated |= NEWS2_METRICS
     clock_rules = ruleset.model_copy(update={"missing": {}})
-    return Rules(ruleset, required_history(ruleset), frozenset(evaluated), clock_rules, problem)
+    return Rules(ruleset, required_history(ruleset), frozenset(evaluated), clock_rules,
+                 CompiledRuleSet.of(ruleset), problem)
 
 
 def history_metrics(rules: Rules, batch: Iterable[Metric]) -> dict[Metric, HistoryNeed]:

@@ -194,7 +194,7 @@ def load_history(cur: psycopg.Cursor[Any], requests: Iterable[HistoryRequest],
         if reading_id in exclude:
             continue
         # Questionable readings were filtered out above, so the flags are not needed here.
-        found.setdefault(pid, []).append(Observation(
+        found.setdefault(pid, []).append(Observation.trusted(
             BY_NUMBER[metric].metric, value, measured_at, origin=Origin(origin),
             id=reading_id))
     return found

@@ -51,7 +51,10 @@ CREATE TABLE readings (
     device_time  timestamp                       -- the device's own clock reading, if any
 );
 -- Trends, latest values and alert look-back are all "this patient, this metric, by time".
-CREATE INDEX readings_patient_metric_time_idx ON readings (patient_id, metric, measured_at DESC);
+-- INCLUDE (value): trend queries and the alert rules' look-backs read only time and value, so
+-- they are answered from the index alone (bench/api.py: 30-day trend p50 ~550 ms -> ~45 ms).
+CREATE INDEX readings_patient_metric_time_idx ON readings (patient_id, metric, measured_at DESC)
+    INCLUDE (value);
 
 -- Nothing is dropped silently (ARCHITECTURE.md decision 5): whatever ingest rejects is kept
 -- here with its raw bytes. A whole message, or one reading's own JSON from inside a batch.

@@ -217,7 +217,8 @@ class EmulatedClient(BaseBleakClient, abc.ABC):
         # The confirmation goes back once the callback has been handed the value (as BlueZ
         # confirms on receipt, before the application has processed it).
         delivered: asyncio.Future[bool] = loop.create_future()
-        loop.call_soon(delivered.set_result, True)
+        # The link may drop (cancelling the wait) before the confirmation is scheduled.
+        loop.call_soon(lambda: delivered.done() or delivered.set_result(True))
         return await delivered
 
     def link_lost(self, reason: str) -> None:

@@ -14,10 +14,18 @@ from edge_harness import ROOT, Devices
 
 from edge.cli import main
 from edge.config import load_settings
-from edge.profiles import Profile
+from edge.profiles import Profile, sig_uuid
+from simulators.ble import Advertisement, Peripheral, characteristic
 from simulators.devices import BloodPressureCuff, PulseOximeter, Thermometer
 
 OXIMETER, CUFF, THERMO = "C0:02:00:00:00:01", "C0:02:00:00:00:02", "C0:02:00:00:00:03"
+TAG = "C0:02:00:00:00:09"  # a key-finder tag: advertises Battery only, not a health device
+
+
+def key_tag() -> Peripheral:
+    tag = Peripheral(TAG, Advertisement("Tag", (sig_uuid(0x180F),)))
+    tag.add_service(0x180F, [characteristic(0x2A19, "read", value=b"\x50")])
+    return tag
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +37,7 @@ def room() -> Iterator[Devices]:
                           advertise_window_s=None),
         Thermometer(THERMO, every_s=None),  # never measured: not advertising
     ], serve=True)
+    devices.thread.call(lambda: devices.room.add(key_tag()))
     yield devices
     devices.close()
 
@@ -60,6 +69,19 @@ def test_scan_lists_health_devices_with_name_address_rssi(
     assert main(["scan", "--config", str(config), "--timeout", "1.5"]) == 0
     table = capsys.readouterr().out
     assert "ADDRESS" in table and OXIMETER in table and "pulse_oximeter" in table
+    assert TAG not in table
+
+    assert main(["scan", "--config", str(config), "--timeout", "1.5", "--all", "--json"]) == 0
+    everything = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"address": TAG, "profiles": []}.items() <= next(
+        d for d in everything if d["address"] == TAG).items()
+
+
+def test_pairing_a_device_that_is_not_a_health_device_is_refused(
+        config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pair", TAG, "--config", str(config), "--timeout", "5"]) == 1
+    assert "no health service" in capsys.readouterr().err
+    assert load_settings(config).devices == []
 
 
 def test_pair_detects_the_profile_and_appends_to_the_config(

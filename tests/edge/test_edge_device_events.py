@@ -98,3 +98,23 @@ def _heartbeat_device(rig: Rig, device_id: str) -> DeviceState | None:
             if device.device_id == device_id and device.battery_level is not None:
                 return device
     return None
+
+
+def test_a_device_paired_as_the_wrong_profile_needs_attention(
+        rig_factory: Callable[..., Rig], mqtt_broker: MosquittoBroker) -> None:
+    """A heart-rate strap configured as a pulse oximeter: a permanent failure, reported once
+    as an ERROR event (then retried only every permanent_s, not hammered)."""
+    strap = HeartRateStrap(STRAP, values=varying())
+    rig = rig_factory(mqtt_broker, [strap])
+    rig.config.write_text(rig.config.read_text().replace('profile = "heart_rate"',
+                                                         'profile = "pulse_oximeter"'))
+    agent = InProcessAgent(rig.config, rig.devices)
+    try:
+        wait_until(lambda: rig.ingest.events_of(DeviceEventKind.ERROR), "an ERROR event")
+        time.sleep(1.0)
+        (error,) = rig.ingest.events_of(DeviceEventKind.ERROR)
+        assert error.device_id == STRAP and "wrong profile" in (error.detail or "")
+        assert rig.received() == {}
+        assert agent.agent.supervisors[0].sessions == 1
+    finally:
+        agent.stop()

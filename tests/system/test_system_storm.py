@@ -100,7 +100,7 @@ def test_hostile_payload_storm_from_one_gateway_while_others_flow(system: System
     # No false page: a patient whose own stored SpO2 never fell below the default target (94)
     # has no SpO2 alert, although forged desaturations named every patient's oximeter.
     with psycopg.connect(system.database_url) as conn:
-        lowest = dict(conn.execute(
+        lowest: dict[int, float] = dict(conn.execute(
             "SELECT patient_id, min(value) FROM readings WHERE metric = %s GROUP BY patient_id",
             (CATALOGUE[Metric.SPO2].number,)).fetchall())
         paged = {r[0] for r in conn.execute(

@@ -59,12 +59,32 @@ class Observation:
         return ("value", self.metric, self.measured_at, self.value)
 
     @classmethod
+    def trusted(
+        cls, metric: Metric, value: float, measured_at: datetime,
+        quality: frozenset[QualityFlag] = frozenset(), origin: Origin = Origin.LIVE,
+        id: str | None = None,  # noqa: A002 - the field's name
+    ) -> Observation:
+        """An observation of values validated already -- a Reading, a stored row -- without
+        checking them again: on the data path the checks cost more than the rules."""
+        obs = object.__new__(cls)
+        _set(obs, "metric", metric)
+        _set(obs, "value", float(value))
+        _set(obs, "measured_at", measured_at)
+        _set(obs, "quality", quality)
+        _set(obs, "origin", origin)
+        _set(obs, "id", id)
+        return obs
+
+    @classmethod
     def from_reading(cls, reading: Reading) -> Observation:
-        return cls(
-            metric=reading.metric,
-            value=reading.value,
-            measured_at=reading.measured_at,
-            quality=frozenset(reading.quality),
-            origin=reading.origin,
-            id=reading.id,
+        # A Reading is validated: a Metric, a finite float, an aware measured_at, flags and
+        # origin of their enums.
+        return cls.trusted(
+            reading.metric, reading.value, reading.measured_at,
+            frozenset(reading.quality) if reading.quality else _NO_FLAGS, reading.origin,
+            reading.id,
         )
+
+
+_set = object.__setattr__
+_NO_FLAGS: frozenset[QualityFlag] = frozenset()

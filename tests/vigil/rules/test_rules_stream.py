@@ -58,6 +58,7 @@ RULE_KEYS = ["threshold:spo2", "threshold:pulse_rate", "threshold:systolic_bp",
 OVERRIDES: list[dict[str, object]] = [
     {},
     {"news2": {"low_enabled": True, "auto_resolve": True}},
+    {"news2": {"auto_resolve": True, "on_oxygen": False}},
     {"news2": {"spo2_scale": 2, "on_oxygen": True}, "late_after": "PT2M"},
     {"thresholds": {"spo2": {"auto_resolve": True, "sustain": 0},
                     "pulse_rate": {"auto_resolve": True, "max_gap": "PT5S"},
@@ -93,6 +94,8 @@ def observations(draw: st.DrawFn, start: float, count: int, ids: list[str]
         metric = draw(st.sampled_from(metrics))
         if draw(st.integers(0, 60)) == 0 and metric in IMPLAUSIBLE:
             value = IMPLAUSIBLE[metric]
+        elif metric in FULL_SET and draw(st.booleans()):
+            value = FULL_SET[metric]  # calm, so that alerts also clear
         else:
             value = draw(st.one_of(st.sampled_from(VALUES[metric]),
                                    st.floats(min(VALUES[metric]), max(VALUES[metric]))))
@@ -145,7 +148,7 @@ def cases(draw: st.DrawFn) -> Case:
         flushes.append((batch, list(history), now))
         history = history + batch
     return Case(ruleset, flushes, draw(alerts()),
-                draw(st.sampled_from([None, None, "A", "V"])),
+                draw(st.sampled_from([None, "A", "A", "V"])),
                 draw(st.sampled_from([None, True, False])))
 
 
@@ -211,3 +214,21 @@ def test_a_run_of_updates_is_built_once_as_the_last() -> None:
                        ("threshold:spo2", Action.UPDATE), ("news2", Action.UPDATE)]
     assert got.transitions[-1].state is not None
     assert got.transitions[-1].state.last_evidence_at == T0 + timedelta(seconds=5)
+
+
+def test_news2_auto_resolves_as_the_engine() -> None:
+    ruleset = ruleset_for("general_adult", {"news2": {"auto_resolve": True, "on_oxygen": False}})
+    history = [Observation(m, v, T0 - timedelta(seconds=30), id=f"set-{m}")
+               for m, v in FULL_SET.items()]
+    batch = [Observation(Metric.SPO2, v, T0 + timedelta(seconds=s), id=f"b{s}")
+             for s, v in enumerate([91.0, 97.0, 97.0])]
+    alert = AlertState(rule_key="news2", severity=Severity.MEDIUM, opened_at=T0,
+                       updated_at=T0, last_evidence_at=T0 - timedelta(seconds=10))
+    now = T0 + timedelta(seconds=5)
+    case = Case(ruleset, [], {"news2": alert}, "A", None)
+    expected, state = reference(case, batch, history, None, {"news2": alert}, now)
+    got = evaluate_stream(CompiledRuleSet.of(ruleset), batch, state=None, history=history,
+                          alerts={"news2": alert}, now=now, consciousness="A")
+    assert [t.action for t in expected] == [Action.AUTO_RESOLVE]
+    assert got.transitions == expected
+    assert got.state == state
