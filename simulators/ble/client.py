@@ -217,8 +217,7 @@ class EmulatedClient(BaseBleakClient, abc.ABC):
         # The confirmation goes back once the callback has been handed the value (as BlueZ
         # confirms on receipt, before the application has processed it).
         delivered: asyncio.Future[bool] = loop.create_future()
-        # The link may drop (cancelling the wait) before the confirmation is scheduled.
-        loop.call_soon(lambda: delivered.done() or delivered.set_result(True))
+        loop.call_soon(_confirm, delivered)
         return await delivered
 
     def link_lost(self, reason: str) -> None:
@@ -235,3 +234,9 @@ class EmulatedClient(BaseBleakClient, abc.ABC):
         self._callbacks.clear()
         if self._disconnected_callback is not None:
             asyncio.get_running_loop().call_soon(self._disconnected_callback)
+
+
+def _confirm(delivered: asyncio.Future[bool]) -> None:
+    # The link may drop (cancelling the wait) before the confirmation is scheduled.
+    if not delivered.done():
+        delivered.set_result(True)
