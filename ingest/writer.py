@@ -193,6 +193,7 @@ class BatchWriter:
         addresses = {r.device_id for i in items if isinstance(i.decoded, ReadingsMessage)
                      and i.decoded.gateway_id in known for r in i.decoded.readings}
         enrolments = self._enrolments(cur, addresses) if addresses else {}
+        windows = _single_windows(enrolments)
 
         staged: dict[str, tuple[object, ...]] = {}
         new_candidates: dict[str, NewReading] = {}
@@ -228,7 +229,15 @@ class BatchWriter:
                 if rejection.reading_id is not None:
                     result.rejected[gateway].append((rejection.reading_id, rejection.reason))
             for reading, position in zip(message.readings, message.positions, strict=True):
-                found = _resolve(enrolments.get(reading.device_id), gateway, reading)
+                # The usual case, one enrolment through this gateway covering the reading,
+                # without the general search (_resolve was ~5 % of ingest's py-spy samples).
+                window = windows.get(reading.device_id)
+                at = reading.measured_at
+                if (window is not None and window[0] <= at
+                        and (window[1] is None or at < window[1]) and window[2] == gateway):
+                    found: tuple[int, int] | Rejection = window[3]
+                else:
+                    found = _resolve(enrolments.get(reading.device_id), gateway, reading)
                 if isinstance(found, Rejection):
                     rejection = Rejection(found.reason, found.detail,
                                           message.raw_reading(position), reading.id)
@@ -402,6 +411,22 @@ class BatchWriter:
               len(d.rejection.raw)) for d in dead],
         )
         result.dead_letters.update(d.rejection.reason for d in dead)
+
+
+_Window = tuple[datetime, datetime | None, str | None, tuple[int, int]]
+
+
+def _single_windows(enrolments: dict[str, list[_Enrolment]]) -> dict[str, _Window]:
+    """Devices whose only usable enrolment is one period: (start, end, gateway, resolved).
+    For them _resolve's answer inside that period is fixed, so it is computed once."""
+    windows: dict[str, _Window] = {}
+    for address, found in enrolments.items():
+        usable = [e for e in found if e.patient_id is not None and e.start is not None]
+        if len(usable) == 1:
+            e = usable[0]
+            assert e.start is not None and e.patient_id is not None
+            windows[address] = (e.start, e.end, e.gateway_id, (e.patient_id, e.device_id))
+    return windows
 
 
 def _resolve(
