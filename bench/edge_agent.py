@@ -13,6 +13,12 @@ ingest (keeps readings by id, sends Acks). Every reading
 goes the whole way: decoded, committed to the SQLite outbox (WAL, synchronous=FULL), batched,
 published at QoS 1, acknowledged, removed. Stops after --readings distinct readings arrived.
 
+--profile runs the agent under cProfile timed by its main thread's CPU clock (so blocking on
+fsync or the network costs nothing, paho's thread is not included) and prints where that CPU
+went, with the share spent in the emulated radio's client side (simulators.ble: on a Pi that
+work is BlueZ's, over D-Bus, not ours). cProfile slows call-heavy code, so read shares, not
+totals, from it; the CPU figures above come from an unprofiled run.
+
 Prints the agent's peak RSS (VmHWM) and CPU seconds (user + system) per 1,000 readings, over
 the whole run and over the steady state (after the first reading arrived, so interpreter start
 and imports are excluded), against the targets: < 60 MB RSS, < 2 CPU s per 1,000 readings.
@@ -134,6 +140,62 @@ def proc_peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+# The agent under cProfile, timed by the main thread's CPU clock; stats written at exit.
+PROFILED_AGENT = """
+import cProfile, sys, time
+from vigil.cli import main
+import edge.agent, edge.cli, simulators.ble.remote  # imports are start-up, not steady state
+out = sys.argv.pop(1)
+profiler = cProfile.Profile(time.thread_time)
+profiler.enable()
+try:
+    code = main(sys.argv[1:])
+finally:
+    profiler.disable()
+    profiler.dump_stats(out)
+sys.exit(code)
+"""
+# Files whose own time is the emulated radio's client side (BlueZ + D-Bus on a Pi).
+RADIO_FILES = ("simulators/ble/",)
+# The radio client's entry points (none calls another): their cumulative time is the radio's
+# share including the asyncio streams, JSON and pydantic work done on its behalf.
+RADIO_ENTRIES = {
+    ("simulators/ble/client.py", name) for name in (
+        "connect", "disconnect", "read_gatt_char", "read_gatt_descriptor", "write_gatt_char",
+        "write_gatt_descriptor", "start_notify", "stop_notify")
+} | {("simulators/ble/remote.py", "_read")}
+
+
+def print_profile(path: Path) -> None:
+    import pstats
+
+    kept = Path(tempfile.gettempdir()) / "edge-agent.prof"
+    shutil.copyfile(path, kept)
+    print(f"profile kept in {kept} (python -m pstats {kept})")
+    stats = pstats.Stats(str(path))
+    table = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in table.values())  # own time of every function
+    radio = sum(entry[2] for (file, _, _), entry in table.items()
+                if any(part in file for part in RADIO_FILES))
+    by_area: dict[str, float] = {}
+    for (file, _, _), entry in table.items():
+        area = next((a for a in ("edge/", "simulators/ble/", "vigil/", "paho/", "bleak/",
+                                 "bleak_retry_connector/", "pydantic", "asyncio/", "sqlite3")
+                     if a in file), "other")
+        by_area[area] = by_area.get(area, 0.0) + entry[2]
+    print(f"agent main-thread CPU under the profiler: {total:.2f} s; own time by area:")
+    for area, seconds in sorted(by_area.items(), key=lambda kv: -kv[1]):
+        print(f"  {area:<24} {seconds:6.2f} s  {seconds / total:5.1%}")
+    entries = sum(entry[3] for (file, _, name), entry in table.items()
+                  if any(file.endswith(f) and name == n for f, n in RADIO_ENTRIES))
+    print(f"emulated radio client (simulators.ble): own time {radio / total:.1%} of the main "
+          f"thread, with what it calls {entries / total:.1%} (on a Pi: BlueZ/D-Bus instead)")
+    print("top functions by own CPU time:")
+    stats.sort_stats("tottime").print_stats(25)
+    print("top functions by cumulative CPU time:")
+    stats.sort_stats("cumulative").print_stats(30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readings", type=int, default=10_000)
@@ -142,6 +204,8 @@ def main() -> int:
     parser.add_argument("--spot-every", type=float, default=5.0,
                         help="seconds between spot measurements (cuff, thermometer, scale, "
                              "oximeter spot check); each is a connection of its own")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the agent's main thread (CPU clock) and print where it went")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="vigil-edge-bench-"))
@@ -161,8 +225,10 @@ def main() -> int:
           for d, p in zip(hosted, ("pulse_oximeter", "blood_pressure", "thermometer",
                                         "weight_scale"), strict=True)),
     ]) + "\n")
+    profile = work / "agent.prof"
+    command = ["-m", "vigil.cli"] if not args.profile else ["-c", PROFILED_AGENT, str(profile)]
     agent = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli", "edge", "run", "--config", str(config)],
+        [sys.executable, *command, "edge", "run", "--config", str(config)],
         cwd=REPO, stderr=(work / "agent.log").open("wb"))
     started = time.monotonic()
     try:
@@ -184,6 +250,8 @@ def main() -> int:
         agent.wait(30)
         ingest.client.loop_stop()
         broker.stop()
+    if args.profile:
+        print_profile(profile)
     shutil.rmtree(work, ignore_errors=True)  # kept (with agent.log) only if the run failed
     steady_cpu = cpu - (cpu_at_first or 0.0)
     steady_readings = readings - count_at_first

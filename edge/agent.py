@@ -68,7 +68,7 @@ class Agent:
         self.sender = Sender(self.outbox, self.uplink, late_after_s=settings.late_after_s,
                              counters=self.counters)
         self.recorder = Recorder(self.outbox, settings.gateway_id, self.sender.wake.set,
-                                 self.counters)
+                                 self.counters, on_committed=self.sender.committed)
         clock = settings.clock
         policy = ClockPolicy(zone(clock.timezone), clock.tolerance_s, clock.skew_threshold_s)
         self.supervisors = [

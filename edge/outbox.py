@@ -128,6 +128,7 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk when it returns, even if power fails right after.
             self._db.execute("PRAGMA synchronous=FULL")
+            self._full_sync = True  # the level set last (see _transaction)
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
             self._check_schema()
@@ -355,17 +356,16 @@ class Outbox:
         """durable=False for bookkeeping whose loss in a power cut only causes a resend
         (attempt counts, acknowledgements): its commit skips the fsync; the next durable commit
         syncs it along (WAL appends in order), and what is added is always durable."""
-        if not durable:
-            self._db.execute("PRAGMA synchronous=NORMAL")
+        # The level is switched only when it differs from the last one set (two statements
+        # fewer per ack and per send round at 1 Hz); a durable commit always runs under FULL.
+        if durable != self._full_sync:
+            self._db.execute("PRAGMA synchronous=" + ("FULL" if durable else "NORMAL"))
+            self._full_sync = durable
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._recount()
-                raise
-            self._db.execute("COMMIT")
-        finally:
-            if not durable:
-                self._db.execute("PRAGMA synchronous=FULL")
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._recount()
+            raise
+        self._db.execute("COMMIT")

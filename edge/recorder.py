@@ -37,8 +37,12 @@ class Recorder:
         wake_sender: Callable[[], None],
         counters: Counters | None = None,
         clock: Callable[[], float] = time.time,
+        on_committed: Callable[[Sequence[Reading]], None] | None = None,
     ) -> None:
         self.outbox = outbox
+        # Told of readings once committed, exactly as stored (the sender keeps them rather
+        # than parsing their JSON back from the outbox).
+        self._on_committed = on_committed
         self.gateway_id = gateway_id
         self.counters = counters if counters is not None else Counters()
         self._wake = wake_sender
@@ -60,6 +64,8 @@ class Recorder:
         self.counters.readings_committed += added
         self.counters.duplicate_readings += len(readings) - added
         if added:
+            if added == len(readings) and self._on_committed is not None:
+                self._on_committed(readings)  # with duplicates, the stored copies may differ
             self._wake()
 
     def event(

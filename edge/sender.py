@@ -35,6 +35,9 @@ IDLE_POLL_S = 5.0
 # After a wake, gather what else arrives this long, so readings go out in batches rather than
 # one message (and one outbox round) each; half a second is nothing next to clinical time.
 LINGER_S = 0.5
+# Readings just committed, kept as objects for their first send (parsing them back from the
+# outbox's JSON re-validated every one); past this many, the cache starts again.
+FRESH_MAX = 2000
 
 
 class Sender:
@@ -57,7 +60,18 @@ class Sender:
         self._stale_after_s = outbox.limits.resend_max_s
         # id -> monotonic time published
         self._in_flight: dict[str, float] = {}
+        # id -> the reading exactly as committed, until its first send
+        self._fresh: dict[str, Reading] = {}
         self.wake = asyncio.Event()
+
+    def committed(self, readings: Iterable[Reading]) -> None:
+        """Readings the recorder just committed (their stored JSON is their own dump)."""
+        for reading in readings:
+            if len(self._fresh) >= FRESH_MAX:
+                # An outage backlog, or items evicted unsent: start afresh (what is dropped
+                # here is read back from the outbox instead).
+                self._fresh.clear()
+            self._fresh[reading.id] = reading
 
     # --- flow control -------------------------------------------------------------------------
 
@@ -99,8 +113,10 @@ class Sender:
                 if self._uplink.publish_event(item.payload):
                     sent.append(item)
                 continue
+            fresh = self._fresh.pop(item.id, None)
             try:
-                reading = Reading.model_validate_json(item.payload)
+                reading = fresh if fresh is not None else \
+                    Reading.model_validate_json(item.payload)
             except ValidationError as exc:  # cannot happen unless the disk corrupted the row
                 log.error("unreadable reading in the outbox", extra={"id": item.id,
                                                                      "error": str(exc)})

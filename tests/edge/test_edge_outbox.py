@@ -342,3 +342,73 @@ def test_tally_counts_readings_per_device_and_events_per_gateway() -> None:
 
 def test_eviction_classes_are_ordered() -> None:
     assert ItemClass.CONTINUOUS < ItemClass.EVENT < ItemClass.SPOT < ItemClass.REPORT
+
+
+# --- commit levels and the sender's copies of fresh readings ----------------------------------
+
+def _sync_level_at_each_commit(outbox: Outbox, work: list[str]) -> list[tuple[str, str]]:
+    """(step, synchronous level in force) for every COMMIT the steps issue."""
+    level = ["FULL"]
+    commits: list[tuple[str, str]] = []
+    step = [""]
+
+    def trace(statement: str) -> None:
+        if statement.startswith("PRAGMA synchronous="):
+            level[0] = statement.split("=", 1)[1]
+        elif statement == "COMMIT":
+            commits.append((step[0], level[0]))
+
+    outbox._db.set_trace_callback(trace)
+    for n, name in enumerate(work):
+        step[0] = name
+        if name == "add":
+            outbox.add_readings([reading(n)], continuous=True, now=T0)
+        elif name == "event":
+            outbox.add_event(event(n), now=T0)
+        elif name == "sent":
+            outbox.mark_sent(outbox.due(T0 + n), T0 + n)
+        elif name == "ack":
+            outbox.acknowledge([reading(n - 1).id])
+    outbox._db.set_trace_callback(None)
+    return commits
+
+
+@pytest.mark.parametrize("work", [
+    ["add", "sent", "ack", "add", "event", "sent", "sent", "ack", "ack", "add"],
+    ["sent", "ack", "event", "add", "ack", "add"],
+])
+def test_what_is_added_always_commits_with_full_sync(tmp_path: Path, work: list[str]) -> None:
+    outbox = open_outbox(tmp_path)
+    commits = _sync_level_at_each_commit(outbox, work)
+    assert [s for s, level in commits if level != "FULL"] == \
+        [s for s, _ in commits if s in ("sent", "ack")]
+    assert {s for s, _ in commits} >= {"add", "event"}
+
+
+@pytest.mark.parametrize("r", [
+    reading(1),
+    reading(2, origin=Origin.STORED),
+    Reading.create(device_id="AA:00:00:00:00:02", metric=Metric.SPO2, value=97.5,
+                   measured_at=datetime.fromtimestamp(T0, UTC),
+                   received_at=datetime.fromtimestamp(T0 + 0.123456, UTC),
+                   origin=Origin.LIVE, sequence=12),
+])
+def test_a_committed_reading_reads_back_equal_to_itself(tmp_path: Path, r: Reading) -> None:
+    """The sender sends fresh readings from the objects the recorder committed instead of
+    parsing the outbox's copy: the two must be the same reading."""
+    outbox = open_outbox(tmp_path)
+    outbox.add_readings([r], continuous=False, now=T0)
+    [stored] = outbox.due(T0)
+    assert Reading.model_validate_json(stored.payload) == r
+
+
+def test_the_recorder_hands_over_only_readings_stored_as_given(tmp_path: Path) -> None:
+    from edge.recorder import Recorder
+
+    handed: list[list[str]] = []
+    recorder = Recorder(open_outbox(tmp_path), GW, lambda: None,
+                        on_committed=lambda rs: handed.append([r.id for r in rs]))
+    recorder.readings([reading(1), reading(2)], continuous=False)
+    recorder.readings([reading(2), reading(3)], continuous=False)  # 2 was there: not handed
+    recorder.readings([reading(1)], continuous=False)  # nothing new
+    assert handed == [[reading(1).id, reading(2).id]]
