@@ -24,17 +24,18 @@ from typing import Any
 import psycopg
 
 from ingest.alerting import persist, store
+from ingest.alerting.history import HistoryQuery
 from ingest.alerting.persist import AlertChange, Trigger
-from ingest.alerting.rulesets import history_metrics
-from ingest.alerting.store import HistoryRequest, PatientRules
+from ingest.alerting.store import PatientRules
 from ingest.writer import NewReading
 from vigil.metrics import CATALOGUE, Metric
 from vigil.rules import (
     AlertState,
     Evaluation,
     Observation,
-    RuleState,
+    Sample,
     Status,
+    StreamState,
     Transition,
     evaluate_stream,
 )
@@ -65,9 +66,11 @@ class HookStats:
 
 @dataclass(slots=True)
 class Outcome:
-    state: RuleState
+    state: StreamState
+    # Whether `state` differs from the patient's (else there is nothing to store).
+    changed: bool
     transitions: list[Transition]
-    triggers: dict[tuple[Metric, datetime], Observation]
+    triggers: dict[tuple[Metric, datetime], Sample]
 
 
 class AlertingHook:
@@ -76,6 +79,7 @@ class AlertingHook:
     def __init__(self, clock: Clock = utc_now) -> None:
         self.clock = clock
         self.stats = HookStats()
+        self.states = store.StateCache()
 
     def on_inserted(self, cursor: psycopg.Cursor[Any], rows: Sequence[NewReading]) -> None:
         if not rows:
@@ -85,21 +89,22 @@ class AlertingHook:
         batch: dict[int, list[NewReading]] = {}
         for row in rows:
             batch.setdefault(row.patient_id, []).append(row)
-        patients = store.lock_patients(cursor, list(batch))
+        patients = store.lock_patients(cursor, list(batch), cache=self.states)
         alerts = store.live_alerts(cursor, list(patients))
-        # Only readings some rule of the patient evaluates (in arrival order).
-        relevant = {
-            pid: [Observation.from_reading(r.reading) for r in batch[pid]
-                  if r.reading.metric in p.rules.evaluated]
+        # Only readings some rule of the patient evaluates (in arrival order), as they are:
+        # the rules read validated Readings directly (vigil.rules.Sample).
+        relevant: dict[int, list[Sample]] = {
+            pid: [r.reading for r in batch[pid] if r.reading.metric in p.rules.evaluated]
             for pid, p in patients.items()
         }
-        history = store.load_history(cursor, [
-            request for pid, p in patients.items() if relevant[pid]
-            for request in history_requests(p, relevant[pid])],
-            exclude=frozenset(r.reading.id for r in rows))
+        wanted = HistoryQuery()
+        for pid, p in patients.items():
+            if relevant[pid]:
+                wanted.add(pid, p.rules, relevant[pid])
+        history = wanted.load(cursor, frozenset(r.reading.id for r in rows))
         loaded = time.perf_counter()
 
-        states: dict[int, RuleState] = {}
+        states: dict[int, StreamState] = {}
         changes: list[AlertChange] = []
         for pid, patient in patients.items():
             if not relevant[pid]:
@@ -114,12 +119,12 @@ class AlertingHook:
                 log.exception("alert evaluation failed; readings stored without alerting",
                               extra={"fields": {"patient_id": pid}})
                 continue
-            if outcome.state != patient.state:
+            if outcome.changed:
                 states[pid] = outcome.state
             for t in outcome.transitions:
                 changes.append(AlertChange(pid, t, trigger_of(t.evaluation, outcome.triggers)))
         evaluated = time.perf_counter()
-        store.save_states(cursor, states)
+        store.save_states(cursor, states, self.states)
         persist.apply(cursor, changes)
         s = self.stats
         s.load_seconds += loaded - started
@@ -132,27 +137,7 @@ class AlertingHook:
         s.pages += sum(1 for c in changes if c.transition.page)
 
 
-def history_requests(patient: PatientRules, batch: list[Observation]) -> list[HistoryRequest]:
-    """The stored readings to look back over, counted back from the batch's earliest reading
-    (vigil.rules.required_history) and reaching up to its latest, so stored readings measured
-    between the batch's readings are seen too."""
-    earliest = min(o.measured_at for o in batch)
-    latest = max(o.measured_at for o in batch)
-    needs = history_metrics(patient.rules, (o.metric for o in batch))
-    requests: list[HistoryRequest] = []
-    for metric, need in needs.items():
-        number = CATALOGUE[metric].number
-        since = earliest - need.window
-        if need.latest_only:
-            requests.append(HistoryRequest(patient.patient_id, number, since, earliest, latest,
-                                           1))
-        else:
-            requests.append(HistoryRequest(patient.patient_id, number, since, latest, latest,
-                                           store.HISTORY_CAP))
-    return requests
-
-
-def evaluate(patient: PatientRules, batch: list[Observation], history: list[Observation],
+def evaluate(patient: PatientRules, batch: Sequence[Sample], history: list[Observation],
              live: dict[str, AlertState], now: datetime) -> Outcome:
     """Pure: one patient's new readings to rule state and the alert transitions to write
     (vigil.rules.evaluate_stream: evaluate_readings, decide_all and collapse_updates)."""
@@ -166,19 +151,20 @@ def evaluate(patient: PatientRules, batch: list[Observation], history: list[Obse
     result = evaluate_stream(
         patient.rules.compiled, batch, state=patient.state, history=history, alerts=live,
         now=now, consciousness=consciousness, on_oxygen=patient.on_oxygen)
-    triggers: dict[tuple[Metric, datetime], Observation] = {}
+    triggers: dict[tuple[Metric, datetime], Sample] = {}
     if result.transitions:
         triggers = {(o.metric, o.measured_at): o for o in history}
         triggers.update({(o.metric, o.measured_at): o for o in batch})
-    return Outcome(result.state, result.transitions, triggers)
+    return Outcome(result.stream_state, result.changed, result.transitions, triggers)
 
 
 def lifecycle_relevant(evaluations: list[Evaluation], live: dict[str, AlertState]
                        ) -> list[Evaluation]:
-    """The evaluations that can change an alert (vigil.rules.ledger relies on the same fact). Without a live alert for its rule key only
+    """The evaluations that can change an alert. Without a live alert for its rule key only
     a breach can (vigil.rules.decide opens alerts on breaches alone), so a quiet stream --
     nearly every reading -- skips the lifecycle. A key becomes live at its first breach, so
-    everything after that still goes through, in order."""
+    everything after that still goes through, in order. (vigil.rules.ledger, on the data
+    path, relies on the same fact.)"""
     keys = {key for key, alert in live.items() if alert.live}
     kept: list[Evaluation] = []
     for ev in evaluations:
@@ -190,7 +176,7 @@ def lifecycle_relevant(evaluations: list[Evaluation], live: dict[str, AlertState
 
 
 def trigger_of(ev: Evaluation | None,
-               readings: dict[tuple[Metric, datetime], Observation]) -> Trigger | None:
+               readings: dict[tuple[Metric, datetime], Sample]) -> Trigger | None:
     if ev is None or ev.metric is None or ev.value is None:
         return None
     found = readings.get((ev.metric, ev.at))

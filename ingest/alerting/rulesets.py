@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 
-from vigil.metrics import Metric
+from vigil.metrics import CATALOGUE, Metric
 from vigil.rules import (
     CompiledRuleSet,
     Condition,
@@ -45,6 +46,19 @@ class Rules:
     compiled: CompiledRuleSet
     # Set when the stored overrides no longer make a valid rule set (defaults are used).
     problem: str | None = None
+    # history_needs by the set of metrics in a batch, as met.
+    needs: dict[frozenset[Metric], tuple[MetricNeed, ...]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricNeed:
+    """Stored readings of one metric a batch's rules look back over (see HistoryNeed)."""
+
+    metric: Metric
+    number: int  # MetricSpec.number
+    window: timedelta
+    latest_only: bool
 
 
 @lru_cache(maxsize=1024)
@@ -80,6 +94,17 @@ def _rules(ruleset: RuleSet, problem: str | None) -> Rules:
     clock_rules = ruleset.model_copy(update={"missing": {}})
     return Rules(ruleset, required_history(ruleset), frozenset(evaluated), clock_rules,
                  CompiledRuleSet.of(ruleset), problem)
+
+
+def history_needs(rules: Rules, batch: frozenset[Metric]) -> tuple[MetricNeed, ...]:
+    """history_metrics for the metrics of a batch, computed once per rule set and set of
+    metrics (a stream's batches hold the same few metrics over and over)."""
+    found = rules.needs.get(batch)
+    if found is None:
+        found = rules.needs[batch] = tuple(
+            MetricNeed(metric, CATALOGUE[metric].number, need.window, need.latest_only)
+            for metric, need in history_metrics(rules, batch).items())
+    return found
 
 
 def history_metrics(rules: Rules, batch: Iterable[Metric]) -> dict[Metric, HistoryNeed]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,16 +22,16 @@ import psycopg
 from pydantic import ValidationError
 
 from ingest.alerting.rulesets import Rules, rules_for
-from vigil.messages import Origin
-from vigil.metrics import BY_NUMBER
-from vigil.quality import QUESTIONABLE
-from vigil.rules import AlertState, AlertStatus, Observation, RuleState, Severity
+from vigil.rules import (
+    AlertState,
+    AlertStatus,
+    RuleState,
+    Severity,
+    StreamState,
+)
 
 log = logging.getLogger("vigil.ingest.alerting")
 
-QUESTIONABLE_FLAGS = sorted(flag.value for flag in QUESTIONABLE)
-# Upper bound of stored readings fetched per patient and metric for one evaluation.
-HISTORY_CAP = 20_000
 
 ENSURE_STATE = """
 INSERT INTO rule_state (patient_id, state)
@@ -64,27 +64,6 @@ WHERE patient_id = ANY(%b::int[]) AND state <> 'resolved'
 ORDER BY patient_id, rule_key
 FOR UPDATE
 """
-_TRUSTED_ROWS = """
-    SELECT metric, value, measured_at, origin, reading_id FROM readings r
-    WHERE r.patient_id = q.patient_id AND r.metric = q.metric
-      AND NOT (r.quality && %(questionable)b::text[])
-"""
-# Per (patient, metric): the newest `take` trusted readings measured in [since, split], and
-# every one measured in (split, until]. Parameters go binary: text-formatting thousands of
-# timestamps costs more than the query.
-HISTORY = f"""
-SELECT q.patient_id, r.metric, r.value, r.measured_at, r.origin, r.reading_id::text
-FROM unnest(%(patients)b::int[], %(metrics)b::int2[], %(since)b::timestamptz[],
-            %(split)b::timestamptz[], %(until)b::timestamptz[], %(take)b::int[])
-     AS q(patient_id, metric, since, split, until, take)
-CROSS JOIN LATERAL (
-    ({_TRUSTED_ROWS} AND r.measured_at >= q.since AND r.measured_at <= q.split
-     ORDER BY r.measured_at DESC LIMIT q.take)
-    UNION ALL
-    ({_TRUSTED_ROWS} AND r.measured_at > q.split AND r.measured_at <= q.until
-     ORDER BY r.measured_at DESC LIMIT %(cap)s)
-) AS r
-"""
 SAVE_STATES = """
 UPDATE rule_state s SET state = v.state::jsonb, updated_at = now()
 FROM unnest(%b::int[], %b::text[]) AS v(patient_id, state)
@@ -98,7 +77,8 @@ class PatientRules:
 
     patient_id: int
     rules: Rules
-    state: RuleState
+    # As stored (RuleState), or as the ingest hook keeps it between flushes (StreamState).
+    state: RuleState | StreamState
     consciousness: str | None = None
     consciousness_at: datetime | None = None
     on_oxygen: bool | None = None
@@ -115,21 +95,32 @@ class LiveAlert:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRequest:
-    """The newest `take` trusted readings of a metric measured in [since, split], and all
-    those measured in (split, until]."""
+class StateCache:
+    """Parsed rule states by patient, with the stored JSON text each was parsed from (as
+    PostgreSQL returns it). Parsing a state costs more than evaluating a patient's readings;
+    the state this worker wrote comes back as the same text next flush, so it is parsed again
+    only when someone else wrote it or the transaction that wrote it rolled back. A hit is
+    keyed by the exact text, so it is always what parsing would give."""
 
-    patient_id: int
-    metric: int  # MetricSpec.number
-    since: datetime
-    split: datetime
-    until: datetime
-    take: int
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._entries: dict[int, tuple[str, StreamState]] = {}
+
+    def get(self, patient_id: int, text: str) -> StreamState | None:
+        entry = self._entries.get(patient_id)
+        return entry[1] if entry is not None and entry[0] == text else None
+
+    def put(self, patient_id: int, text: str, state: RuleState | StreamState) -> None:
+        entries = self._entries
+        entries.pop(patient_id, None)
+        if len(entries) >= self.capacity:  # the least recently written goes
+            del entries[next(iter(entries))]
+        entries[patient_id] = (text, StreamState.of(state))
 
 
 def lock_patients(cur: psycopg.Cursor[Any], patient_ids: Sequence[int], *,
-                  skip_locked: bool = False) -> dict[int, PatientRules]:
+                  skip_locked: bool = False, cache: StateCache | None = None
+                  ) -> dict[int, PatientRules]:
     """Lock the patients' rule state (creating it on first use) and read their rules."""
     ids = sorted(set(patient_ids))
     if not ids:
@@ -139,8 +130,16 @@ def lock_patients(cur: psycopg.Cursor[Any], patient_ids: Sequence[int], *,
     cur.execute(query, (ids,))
     found: dict[int, PatientRules] = {}
     for pid, state_text, condition, overrides, consciousness, c_at, on_oxygen in cur:
-        found[pid] = PatientRules(pid, rules_for(condition, overrides),
-                                  _rule_state(pid, state_text), consciousness, c_at, on_oxygen)
+        state: RuleState | StreamState | None = None
+        if cache is not None:
+            state = cache.get(pid, state_text)
+            if state is None:
+                state = StreamState.of(_rule_state(pid, state_text))
+                cache.put(pid, state_text, state)
+        else:
+            state = _rule_state(pid, state_text)
+        found[pid] = PatientRules(pid, rules_for(condition, overrides), state, consciousness,
+                                  c_at, on_oxygen)
     return found
 
 
@@ -176,30 +175,16 @@ def live_alerts(cur: psycopg.Cursor[Any], patient_ids: Sequence[int]
     return found
 
 
-def load_history(cur: psycopg.Cursor[Any], requests: Iterable[HistoryRequest],
-                 exclude: frozenset[str] = frozenset()) -> dict[int, list[Observation]]:
-    """Trusted stored readings per patient, newest first within each request, except the
-    readings in `exclude` (the batch itself, which the caller has already). Filtered here
-    rather than by xmin in SQL: TimescaleDB refuses system columns on compressed chunks."""
-    asked = list(requests)
-    found: dict[int, list[Observation]] = {}
-    if not asked:
-        return found
-    cur.execute(HISTORY, {
-        "patients": [r.patient_id for r in asked], "metrics": [r.metric for r in asked],
-        "since": [r.since for r in asked], "split": [r.split for r in asked],
-        "until": [r.until for r in asked], "take": [r.take for r in asked],
-        "questionable": QUESTIONABLE_FLAGS, "cap": HISTORY_CAP})
-    for pid, metric, value, measured_at, origin, reading_id in cur:
-        if reading_id in exclude:
-            continue
-        # Questionable readings were filtered out above, so the flags are not needed here.
-        found.setdefault(pid, []).append(Observation.trusted(
-            BY_NUMBER[metric].metric, value, measured_at, origin=Origin(origin),
-            id=reading_id))
-    return found
-
-
-def save_states(cur: psycopg.Cursor[Any], states: dict[int, RuleState]) -> None:
-    if states:
-        cur.execute(SAVE_STATES, (list(states), [s.model_dump_json() for s in states.values()]))
+def save_states(cur: psycopg.Cursor[Any], states: Mapping[int, RuleState | StreamState],
+                cache: StateCache | None = None) -> None:
+    if not states:
+        return
+    values = (list(states), [s.json() if isinstance(s, StreamState) else s.model_dump_json()
+                             for s in states.values()])
+    if cache is None:
+        cur.execute(SAVE_STATES, values)
+        return
+    # The text as stored (jsonb normalises it) is what the next lock_patients will read.
+    cur.execute(SAVE_STATES + " RETURNING s.patient_id, s.state::text", values)
+    for pid, text in cur:
+        cache.put(pid, text, states[pid])

@@ -39,6 +39,7 @@ from vigil.rules import (
     Evaluation,
     GatewayPresence,
     RuleState,
+    StreamState,
     Transition,
     decide,
     evaluate_missing,
@@ -116,7 +117,7 @@ class Sweeper:
                 log.exception("sweep failed for a patient",
                               extra={"fields": {"patient_id": pid}})
                 continue
-            if outcome.state != patient.state:
+            if outcome.state != sweep_state(patient):
                 states[pid] = outcome.state
             changes += [AlertChange(pid, t) for t in persist.significant(outcome.transitions)]
             marks += outcome.marks
@@ -132,8 +133,9 @@ def sweep_patient(patient: PatientRules, live: dict[str, LiveAlert],
     """Pure: one patient's clock-driven evaluations and alert transitions at `now`."""
     rules = patient.rules
     ruleset = rules.ruleset
-    silent = sweep(rules.clock_rules, state=patient.state, now=now, monitoring_started_at=now,
-                   last_reading_at={}, gateway=GatewayPresence(None, None), devices={})
+    silent = sweep(rules.clock_rules, state=sweep_state(patient), now=now,
+                   monitoring_started_at=now, last_reading_at={},
+                   gateway=GatewayPresence(None, None), devices={})
     evaluations: list[Evaluation] = list(silent.evaluations)
     if presence is not None:  # missing data only while the patient is enrolled
         for schedule in ruleset.missing.values():
@@ -161,6 +163,11 @@ def sweep_patient(patient: PatientRules, live: dict[str, LiveAlert],
     marks = [m for m in [_news2_stale(patient, live.get("news2"), now)]
              if m is not None and "news2" not in changed]
     return Outcome(silent.state, transitions, marks)
+
+
+def sweep_state(patient: PatientRules) -> RuleState:
+    stored = patient.state
+    return stored.model() if isinstance(stored, StreamState) else stored
 
 
 def _unchanged_absence(t: Transition, stored: LiveAlert | None) -> bool:

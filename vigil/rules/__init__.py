@@ -52,8 +52,9 @@ from vigil.rules.lifecycle import (
 )
 from vigil.rules.missing import DevicePresence, GatewayPresence, evaluate_missing
 from vigil.rules.news2_rule import evaluate_news2
-from vigil.rules.observation import Observation
+from vigil.rules.observation import Observation, Sample
 from vigil.rules.overrides import InvalidOverride, apply_overrides, merge_patch, ruleset_for
+from vigil.rules.stream import CompiledRuleSet, StreamResult, StreamState, evaluate_stream
 from vigil.rules.threshold import (
     BandState,
     ThresholdState,
@@ -61,7 +62,6 @@ from vigil.rules.threshold import (
     evaluate_threshold,
     sweep_threshold,
 )
-from vigil.rules.stream import CompiledRuleSet, StreamResult, evaluate_stream
 from vigil.rules.trend import evaluate_trend
 
 __all__ = [
@@ -89,9 +89,11 @@ __all__ = [
     "Observation",
     "RuleSet",
     "RuleState",
+    "Sample",
     "Severity",
     "Status",
     "StreamResult",
+    "StreamState",
     "ThresholdRule",
     "ThresholdState",
     "ThresholdStep",

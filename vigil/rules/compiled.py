@@ -18,6 +18,7 @@ agree on random streams (tests/vigil/rules/test_rules_compiled.py).
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import NamedTuple
 
 from vigil.rules.config import Limit, ThresholdRule, exact
 from vigil.rules.evaluation import Severity, Status
@@ -81,6 +83,7 @@ def _test(op: str, limit: Decimal) -> tuple[Test, float, float]:
 class CompiledLimit:
     limit: Limit
     key: str
+    json_key: str
     severity: Severity
     rank: int
     immediate: bool
@@ -97,19 +100,52 @@ def _compile_limit(limit: Limit, hysteresis: float) -> CompiledLimit:
     shift = exact(hysteresis) if limit.lower else -exact(hysteresis)
     breached, floor, ceiling = _test(limit.op, exact(limit.value))
     return CompiledLimit(
-        limit=limit, key=limit.key, severity=limit.severity, rank=limit.severity.rank,
-        immediate=limit.immediate, breached=breached, floor=floor, ceiling=ceiling,
+        limit=limit, key=limit.key, json_key=json.dumps(limit.key), severity=limit.severity,
+        rank=limit.severity.rank, immediate=limit.immediate, breached=breached, floor=floor,
+        ceiling=ceiling,
         short_of_margin=_test(limit.op, exact(limit.value) + shift)[0],
     )
 
 
-@dataclass(frozen=True, slots=True)
-class FastState:
-    """ThresholdState as tuples: the last in-order trusted reading and one Band per limit."""
+class FastState(NamedTuple):
+    """ThresholdState as tuples: the last in-order trusted reading and one Band per limit of
+    `rule` (the compiled rule it was made by: a changed rule set re-aligns it by limit key)."""
 
+    rule: CompiledThreshold
     last_at: datetime | None
     last_value: float | None
     bands: tuple[Band, ...]
+
+    def model(self) -> ThresholdState:
+        bands = {
+            limit.key: _QUIET_STATE if band == QUIET
+            else BandState.model_construct(raised=band[0], breach_since=band[1])
+            for limit, band in zip(self.rule.limits, self.bands, strict=True)
+        }
+        return ThresholdState.model_construct(
+            last_at=self.last_at, last_value=self.last_value, bands=bands)
+
+    def json(self) -> str:
+        """The state as ThresholdState JSON, with only the bands that are not quiet: a missing
+        band is a quiet one (BandState()) wherever states are read, and the row is half the
+        size to store and read back every flush."""
+        rule = self.rule
+        if self.bands is rule.quiet:
+            bands = "{}"
+        else:
+            bands = "{" + ",".join(
+                f'{limit.json_key}:{{"raised":{"true" if raised else "false"},'
+                f'"breach_since":{_json_time(since)}}}'
+                for limit, (raised, since) in zip(rule.limits, self.bands, strict=True)
+                if raised or since is not None
+            ) + "}"
+        value = "null" if self.last_value is None else repr(self.last_value)
+        return (f'{{"last_at":{_json_time(self.last_at)},"last_value":{value},'
+                f'"bands":{bands}}}')
+
+
+def _json_time(at: datetime | None) -> str:
+    return "null" if at is None else f'"{at.isoformat()}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +160,11 @@ class Verdict:
     index: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CompiledThreshold:
     rule: ThresholdRule
     rule_key: str
+    json_rule_key: str
     limits: tuple[CompiledLimit, ...]
     sustain: timedelta
     max_gap: timedelta
@@ -142,9 +179,10 @@ class CompiledThreshold:
     @classmethod
     def of(cls, rule: ThresholdRule) -> CompiledThreshold:
         limits = tuple(_compile_limit(limit, rule.hysteresis) for limit in rule.limits)
-        return cls(rule, rule.rule_key, limits, rule.sustain, rule.max_gap, rule.auto_resolve,
-                   tuple(QUIET for _ in limits), max(limit.floor for limit in limits),
-                   min(limit.ceiling for limit in limits), {})
+        return cls(rule, rule.rule_key, json.dumps(rule.rule_key), limits, rule.sustain,
+                   rule.max_gap, rule.auto_resolve, tuple(QUIET for _ in limits),
+                   max(limit.floor for limit in limits), min(limit.ceiling for limit in limits),
+                   {})
 
     def highest(self, raised: tuple[bool, ...]) -> Severity | None:
         found = self._highest.get(raised, _MISSING)
@@ -159,21 +197,20 @@ class CompiledThreshold:
 
     # -- state conversions -------------------------------------------------------------
 
-    def fast(self, state: ThresholdState) -> FastState:
+    def fast(self, state: ThresholdState | FastState | None) -> FastState:
+        """The state in this rule's compiled form (from a stored one, or from the form of
+        another compilation of the rule)."""
+        if isinstance(state, FastState):
+            if state.rule is self:
+                return state
+            state = state.model()
+        state = state or ThresholdState()
         bands = tuple(
             (band.raised, band.breach_since)
             for band in (state.bands.get(limit.key, _QUIET_STATE) for limit in self.limits)
         )
-        return FastState(state.last_at, state.last_value, bands)
-
-    def model(self, state: FastState) -> ThresholdState:
-        bands = {
-            limit.key: _QUIET_STATE if band == QUIET
-            else BandState.model_construct(raised=band[0], breach_since=band[1])
-            for limit, band in zip(self.limits, state.bands, strict=True)
-        }
-        return ThresholdState.model_construct(
-            last_at=state.last_at, last_value=state.last_value, bands=bands)
+        return FastState(self, state.last_at, state.last_value,
+                         self.quiet if bands == self.quiet else bands)
 
     # -- one reading -------------------------------------------------------------------
 
@@ -200,7 +237,7 @@ class CompiledThreshold:
             # The stream's usual case: nothing raised or building, and a reading inside every
             # limit changes nothing but the last reading.
             verdicts.append(Verdict(Status.CLEAR, None, t, v, index))
-            return FastState(t, v, self.quiet), verdicts
+            return FastState(self, t, v, self.quiet), verdicts
         new: list[Band] = []
         pending_rank = 0
         pending: Severity | None = None
@@ -222,16 +259,17 @@ class CompiledThreshold:
             verdicts.append(Verdict(Status.PENDING, pending, t, v, index))
         else:
             verdicts.append(Verdict(Status.CLEAR, None, t, v, index))
-        return FastState(t, v, self.quiet if after == self.quiet else after), verdicts
+        return FastState(self, t, v, self.quiet if after == self.quiet else after), verdicts
 
     def out_of_order(self, t: datetime, v: float) -> Verdict:
         """A trusted reading measured before the state's last one: judged on its own against
         the limits that need no sustain; the state is left as it was."""
         best: CompiledLimit | None = None
         for limit in self.limits:
-            if limit.breached(v) and (limit.immediate or not self.sustain):
-                if best is None or limit.rank > best.rank:
-                    best = limit
+            if limit.breached(v) and (limit.immediate or not self.sustain) and (
+                best is None or limit.rank > best.rank
+            ):
+                best = limit
         if best is None:
             return Verdict(Status.UNCHANGED, None, t, v, 0)
         return Verdict(Status.BREACH, best.severity, t, v, 0)

@@ -49,14 +49,10 @@ class AlertLedger:
         # Evidence measured before this is late (vigil.rules.engine marks it so).
         self.cutoff = now - late_after
         self._keys: dict[str, _Key] = {}
+        # Rule keys with a live alert now: without one, only a breach can change anything.
+        self.live_keys = {key for key, alert in alerts.items() if alert.live}
         self._decided: list[tuple[int, Transition]] = []
         self._order = 0
-
-    def live(self, rule_key: str) -> bool:
-        """Whether the rule key has a live alert now (else only a breach can change one)."""
-        key = self._keys.get(rule_key)
-        alert = key.alert if key is not None else self.alerts.get(rule_key)
-        return alert is not None and alert.live
 
     def late(self, at: datetime, late: bool) -> bool:
         return late or at < self.cutoff
@@ -106,6 +102,10 @@ class AlertLedger:
             raise AssertionError(f"ledger expected a change: {transition.reason}")
         # A pending update is superseded by this transition (collapse_updates drops it).
         key.alert, key.evidence, key.pending = transition.state, None, None
+        if key.alert is not None and key.alert.live:
+            self.live_keys.add(transition.rule_key)
+        else:
+            self.live_keys.discard(transition.rule_key)
         self._decided.append((self._order, transition))
 
     def transitions(self) -> list[Transition]:

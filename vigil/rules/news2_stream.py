@@ -14,7 +14,7 @@ reason and result are exactly the engine's. Tests check both agree on random str
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from vigil.metrics import CATALOGUE, Metric
@@ -22,7 +22,7 @@ from vigil.news2 import CONSCIOUSNESS_LEVELS, DEVICE_PARAMETERS, METRIC_PARAMETE
 from vigil.rules.config import News2Rule
 from vigil.rules.evaluation import Severity, Status
 from vigil.rules.news2_rule import NEWS2_METRICS
-from vigil.rules.observation import Observation
+from vigil.rules.observation import Sample, questionable, sample_key
 
 # The engine asks History for the latest reading of each metric in this order, and NEWS2 keeps
 # the later of two readings of one parameter measured at the same time: keep the same order.
@@ -42,13 +42,46 @@ class Unscorable(Exception):
     """A value NEWS2 refuses (implausible): the caller lets evaluate_news2 say so."""
 
 
+def cannot_breach(rule: News2Rule, readings: Iterable[Sample], *,
+                  consciousness: str | None, on_oxygen: bool | None) -> bool:
+    """True when no NEWS2 verdict over these readings can be a breach, whichever of them are
+    the latest at any time: no value scores 3, and even the highest score of every parameter
+    together stays below every trigger. Then, with no live NEWS2 alert, NEWS2 decides nothing
+    for the batch (its verdicts are all clear or unchanged) -- the usual case of a stream.
+    False whenever in doubt (an implausible value, a context evaluate_news2 refuses)."""
+    oxygen = on_oxygen if on_oxygen is not None else rule.on_oxygen
+    if consciousness is not None and consciousness not in CONSCIOUSNESS_LEVELS:
+        return False
+    if oxygen is not None and not isinstance(oxygen, bool):
+        return False
+    fixed = (2 if oxygen else 0) if oxygen is not None else 0
+    if consciousness is not None and consciousness != "A":
+        return False  # consciousness scores 3
+    best: dict[str, int] = {}
+    scale = rule.spo2_scale
+    for r in readings:
+        name = METRIC_PARAMETER.get(r.metric)
+        if name is None or questionable(r):
+            continue
+        if not _plausible(name, r.value):
+            return False
+        points = _score(name, r.value, scale, oxygen) or 0
+        if points == 3:
+            return False
+        if points > best.get(name, 0):
+            best[name] = points
+    highest = fixed + sum(best.values())
+    can_complete = oxygen is not None and consciousness is not None
+    return highest < 5 and not (rule.low_enabled and can_complete and highest >= 1)
+
+
 class _Parameter:
     """One device parameter's current reading as NEWS2 would take it, and its score."""
 
-    __slots__ = ("reading", "expires", "points", "plausible", "fresh")
+    __slots__ = ("expires", "fresh", "plausible", "points", "reading")
 
     def __init__(self) -> None:
-        self.reading: Observation | None = None
+        self.reading: Sample | None = None
         self.expires: datetime | None = None  # when it becomes stale
         self.points: int | None = None
         self.plausible = True
@@ -61,8 +94,8 @@ class News2Stream:
     Running totals over the parameters are kept as readings come in and as they go stale, so
     a verdict costs a handful of operations whatever the number of parameters."""
 
-    def __init__(self, rule: News2Rule, history: Iterable[Observation],
-                 batch: Iterable[Observation], *, consciousness: str | None,
+    def __init__(self, rule: News2Rule, history: Iterable[Sample],
+                 batch: Iterable[Sample], *, consciousness: str | None,
                  on_oxygen: bool | None) -> None:
         self.rule = rule
         self.window = rule.window
@@ -92,57 +125,69 @@ class News2Stream:
         # any stored ones measured at the same time. Duplicates and questionable readings are
         # left out as History leaves them out.
         seen: set[tuple[object, ...]] = set()
-        stored: list[Observation] = []
+        stored: list[Sample] = []
         for r in history:
-            if not r.questionable and r.key not in seen:
-                seen.add(r.key)
+            key = sample_key(r)
+            if not questionable(r) and key not in seen:
+                seen.add(key)
                 if r.metric in NEWS2_METRICS:
                     stored.append(r)
         stored.sort(key=_measured_at)
-        fresh: list[Observation] = []
+        fresh: list[Sample] = []
         for r in batch:
-            if not r.questionable and r.key not in seen:
-                seen.add(r.key)
+            key = sample_key(r)
+            if not questionable(r) and key not in seen:
+                seen.add(key)
                 if r.metric in NEWS2_METRICS:
                     fresh.append(r)
         self._stored, self._fresh = stored, fresh
         self._i = self._j = 0
-        self._latest: dict[Metric, Observation] = {}
+        self._latest: dict[Metric, Sample] = {}
 
     def advance(self, t: datetime) -> None:
         """Take in every reading measured at or before `t` (calls must not go back in time)."""
-        stored, fresh, latest = self._stored, self._fresh, self._latest
+        stored, fresh = self._stored, self._fresh
         i, j = self._i, self._j
         while True:
             if i < len(stored) and stored[i].measured_at <= t and (
                 j >= len(fresh) or stored[i].measured_at <= fresh[j].measured_at
             ):
-                r = stored[i]
+                self._take(stored[i])
                 i += 1
             elif j < len(fresh) and fresh[j].measured_at <= t:
-                r = fresh[j]
+                self._take(fresh[j])
                 j += 1
             else:
                 break
-            latest[r.metric] = r
-            self._choose(METRIC_PARAMETER[r.metric])
         self._i, self._j = i, j
 
-    def _choose(self, name: str) -> None:
-        # inputs_from_readings keeps, per parameter, the latest reading, the later in the
-        # engine's metric order on a tie.
-        chosen: Observation | None = None
-        for metric in _METRICS_OF[name]:
-            r = self._latest.get(metric)
-            if r is not None and (chosen is None or r.measured_at >= chosen.measured_at):
-                chosen = r
+    def _take(self, r: Sample) -> None:
+        self._latest[r.metric] = r
+        name = METRIC_PARAMETER[r.metric]
         param = self.params[name]
-        if chosen is param.reading or chosen is None:
+        metrics = _METRICS_OF[name]
+        if len(metrics) > 1:
+            # inputs_from_readings keeps, per parameter, the latest reading, the later in
+            # the engine's metric order on a tie (pulse: oximeter pulse rate or heart rate).
+            chosen: Sample | None = None
+            for metric in metrics:
+                c = self._latest.get(metric)
+                if c is not None and (chosen is None or c.measured_at >= chosen.measured_at):
+                    chosen = c
+            if chosen is None or chosen is param.reading:
+                return
+            r = chosen
+        if param.fresh and param.reading is not None and param.reading.value == r.value:
+            # The stream's usual case: the same value again scores the same.
+            param.reading = r
+            param.expires = _expiry(r.measured_at, self.window)
+            if self.expires is None:
+                self.expires = param.expires
             return
         self._drop(param)
-        param.reading = chosen
-        param.plausible = _plausible(name, chosen.value)
-        param.points = _score(name, chosen.value, self.scale, self.on_oxygen) \
+        param.reading = r
+        param.plausible = _plausible(name, r.value)
+        param.points = _score(name, r.value, self.scale, self.on_oxygen) \
             if param.plausible else None
         param.fresh = True
         self.missing -= 1
@@ -150,10 +195,7 @@ class News2Stream:
             self.total += param.points
             self.threes += param.points == 3
         self.implausible += not param.plausible
-        try:
-            param.expires = chosen.measured_at + self.window
-        except OverflowError:  # pragma: no cover - a reading near the end of time
-            param.expires = None
+        param.expires = _expiry(r.measured_at, self.window)
         if param.expires is not None and (self.expires is None or param.expires < self.expires):
             self.expires = param.expires
 
@@ -181,11 +223,12 @@ class News2Stream:
                 soonest = param.expires
         self.expires = soonest
 
-    def latest(self) -> list[Observation]:
-        """What the engine passes evaluate_news2 as `readings` at the current time."""
+    def latest(self) -> list[Sample]:
+        """What the engine passes evaluate_news2 as `readings` at the current time (as
+        samples: observation_of makes them Observations)."""
         return [r for r in (self._latest.get(m) for m in _ORDER) if r is not None]
 
-    def verdict(self, obs: Observation) -> tuple[Status, Severity | None]:
+    def verdict(self, obs: Sample) -> tuple[Status, Severity | None]:
         """evaluate_news2's status and severity for trusted `obs`, after `advance(obs time)`.
         Raises Unscorable where evaluate_news2 would raise."""
         if not self.valid:
@@ -225,10 +268,18 @@ class News2Stream:
         return Status.UNCHANGED, None
 
 
+def _expiry(at: datetime, window: timedelta) -> datetime | None:
+    """When a reading measured at `at` goes stale (None: never, at the end of time)."""
+    try:
+        return at + window
+    except OverflowError:  # pragma: no cover
+        return None
+
+
 def _plausible(name: str, value: float) -> bool:
     spec = _RANGE[name]
     return spec.plausible_min <= value <= spec.plausible_max
 
 
-def _measured_at(r: Observation) -> datetime:
+def _measured_at(r: Sample) -> datetime:
     return r.measured_at

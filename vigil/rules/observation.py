@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from vigil.messages import Origin, Reading
 from vigil.metrics import Metric
@@ -62,7 +64,7 @@ class Observation:
     def trusted(
         cls, metric: Metric, value: float, measured_at: datetime,
         quality: frozenset[QualityFlag] = frozenset(), origin: Origin = Origin.LIVE,
-        id: str | None = None,  # noqa: A002 - the field's name
+        id: str | None = None,
     ) -> Observation:
         """An observation of values validated already -- a Reading, a stored row -- without
         checking them again: on the data path the checks cost more than the rules."""
@@ -88,3 +90,42 @@ class Observation:
 
 _set = object.__setattr__
 _NO_FLAGS: frozenset[QualityFlag] = frozenset()
+
+
+class Sample(Protocol):
+    """What the data path reads of a reading: an Observation, or a validated Reading as it
+    is (making an Observation of every reading of a stream costs more than the rules)."""
+
+    @property
+    def metric(self) -> Metric: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def measured_at(self) -> datetime: ...
+    @property
+    def quality(self) -> Collection[QualityFlag]: ...
+    @property
+    def origin(self) -> Origin: ...
+    @property
+    def id(self) -> str | None: ...
+
+
+def questionable(sample: Sample) -> bool:
+    """Observation.questionable of any sample."""
+    quality = sample.quality
+    return bool(quality) and not QUESTIONABLE.isdisjoint(quality)
+
+
+def sample_key(sample: Sample) -> tuple[object, ...]:
+    """Observation.key of any sample."""
+    if sample.id is not None:
+        return ("id", sample.id)
+    return ("value", sample.metric, sample.measured_at, sample.value)
+
+
+def observation_of(sample: Sample) -> Observation:
+    if isinstance(sample, Observation):
+        return sample
+    return Observation.trusted(sample.metric, sample.value, sample.measured_at,
+                               frozenset(sample.quality) if sample.quality else _NO_FLAGS,
+                               sample.origin, sample.id)

@@ -20,11 +20,15 @@ not doing what cannot matter:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 
+from vigil.messages import Origin
 from vigil.metrics import Metric
+from vigil.quality import QUESTIONABLE
 from vigil.rules.bp_average import BP_METRICS, evaluate_bp_average
 from vigil.rules.compiled import CompiledThreshold, FastState, Verdict
 from vigil.rules.config import BpAverageRule, News2Rule, RuleSet, TrendRule
@@ -34,8 +38,8 @@ from vigil.rules.history import History
 from vigil.rules.ledger import AlertLedger
 from vigil.rules.lifecycle import AlertState, Transition
 from vigil.rules.news2_rule import NEWS2_METRICS, evaluate_news2
-from vigil.rules.news2_stream import News2Stream, Unscorable
-from vigil.rules.observation import Observation, require_aware
+from vigil.rules.news2_stream import News2Stream, Unscorable, cannot_breach
+from vigil.rules.observation import Sample, observation_of, require_aware
 from vigil.rules.threshold import ThresholdState, evaluate_threshold
 from vigil.rules.trend import evaluate_trend
 
@@ -59,11 +63,49 @@ class CompiledRuleSet:
                    dict(ruleset.trends), ruleset.bp_average, ruleset.news2, ruleset.late_after)
 
 
+class StreamState:
+    """RuleState as evaluate_stream keeps it between flushes: threshold states in compiled
+    form, so a patient's next flush starts where this one ended without converting anything.
+    `model()` is the RuleState; `json()` its JSON, written without building it."""
+
+    __slots__ = ("thresholds",)
+
+    def __init__(self, thresholds: dict[str, ThresholdState | FastState]) -> None:
+        self.thresholds = thresholds
+
+    @classmethod
+    def of(cls, state: RuleState | StreamState | None) -> StreamState:
+        if isinstance(state, StreamState):
+            return state
+        return cls(dict((state or RuleState()).thresholds))
+
+    def model(self) -> RuleState:
+        return RuleState.model_construct(thresholds={
+            key: value.model() if isinstance(value, FastState) else value
+            for key, value in self.thresholds.items()})
+
+    def json(self) -> str:
+        """JSON that RuleState.model_validate_json reads back as `model()`, but for quiet
+        bands, which it leaves out (see FastState.json)."""
+        parts = [
+            f"{value.rule.json_rule_key}:{value.json()}" if isinstance(value, FastState)
+            else f"{json.dumps(key)}:{value.model_dump_json()}"
+            for key, value in self.thresholds.items()
+        ]
+        return '{"v":1,"thresholds":{' + ",".join(parts) + "}}"
+
+
 @dataclass(frozen=True, slots=True)
 class StreamResult:
     # Only the transitions kept by collapse_updates, in decision order.
     transitions: list[Transition]
-    state: RuleState
+    stream_state: StreamState
+    # False when the state is the one passed in (nothing to store).
+    changed: bool
+
+    @property
+    def state(self) -> RuleState:
+        return self.stream_state.model()
 
 
 def _late(ev: Evaluation, cutoff: datetime) -> Evaluation:
@@ -75,17 +117,18 @@ def _late(ev: Evaluation, cutoff: datetime) -> Evaluation:
 
 def evaluate_stream(
     compiled: CompiledRuleSet,
-    readings: Iterable[Observation],
+    readings: Iterable[Sample],
     *,
-    state: RuleState | None,
-    history: Iterable[Observation] = (),
+    state: RuleState | StreamState | None,
+    history: Iterable[Sample] = (),
     alerts: Mapping[str, AlertState],
     now: datetime,
     consciousness: str | None = None,
     on_oxygen: bool | None = None,
 ) -> StreamResult:
     """Evaluate newly stored readings of one patient and decide their alert transitions
-    against `alerts` (the live alerts by rule key), as described in the module docstring."""
+    against `alerts` (the live alerts by rule key), as described in the module docstring.
+    Readings may be Observations or validated Readings as they are (vigil.rules.Sample)."""
     require_aware("now", now)
     batch = sorted(readings, key=_measured_at)
     history = list(history)
@@ -97,53 +140,76 @@ def evaluate_stream(
     if metrics & compiled.trends.keys() or (
         compiled.bp_average is not None and not metrics.isdisjoint(BP_METRICS)
     ):
-        past = History(history)
+        past = History(observation_of(r) for r in history)
         for obs in batch:
-            past.add(obs)
+            past.add(observation_of(obs))
     news2: News2Stream | None = None
-    if compiled.news2 is not None and not metrics.isdisjoint(NEWS2_METRICS):
+    if (
+        compiled.news2 is not None and not metrics.isdisjoint(NEWS2_METRICS)
+        and (compiled.news2.rule_key in ledger.live_keys or not cannot_breach(
+            compiled.news2, chain(history, batch), consciousness=consciousness,
+            on_oxygen=on_oxygen))
+    ):
         news2 = News2Stream(compiled.news2, history, batch, consciousness=consciousness,
                             on_oxygen=on_oxygen)
 
-    thresholds: dict[str, ThresholdState | FastState] = dict((state or RuleState()).thresholds)
+    before = StreamState.of(state).thresholds
+    thresholds = dict(before)
+    live = ledger.live_keys
     for obs in batch:
-        metric, t = obs.metric, obs.measured_at
+        metric, t, v = obs.metric, obs.measured_at, obs.value
+        quality = obs.quality
+        questionable = bool(quality) and not QUESTIONABLE.isdisjoint(quality)
         threshold = compiled.thresholds.get(metric)
         if threshold is not None:
-            _threshold(threshold, thresholds, obs, ledger)
+            key = threshold.rule_key
+            current = thresholds.get(key)
+            if (
+                type(current) is FastState and current.bands is threshold.quiet
+                and threshold.floor <= v <= threshold.ceiling and not questionable
+                and (current.last_at is None or not t < current.last_at)
+            ):
+                # Nothing raised or building and a reading inside every limit: the state
+                # moves on, and the clear matters only to a live alert.
+                thresholds[key] = FastState(threshold, t, v, threshold.quiet)
+                if key in live:
+                    _offer_threshold(threshold, current, obs, Verdict(Status.CLEAR, None, t, v, 0),
+                                     ledger)
+            else:
+                _threshold(threshold, thresholds, obs, questionable, ledger)
         if past is not None:
             trend = compiled.trends.get(metric)
             if trend is not None:
                 window = past.between(metric, t - trend.longest_window, t)
-                ledger.offer_evaluation(_late(evaluate_trend(trend, window, obs), cutoff))
+                ledger.offer_evaluation(
+                    _late(evaluate_trend(trend, window, observation_of(obs)), cutoff))
             bp = compiled.bp_average
             if bp is not None and metric in BP_METRICS:
                 span = timedelta(days=bp.window_days + 1)
                 window = [r for m in BP_METRICS for r in past.between(m, t - span, t)]
-                ledger.offer_evaluation(_late(evaluate_bp_average(bp, window, obs), cutoff))
-        if news2 is not None and metric in NEWS2_METRICS and not obs.questionable:
+                ledger.offer_evaluation(
+                    _late(evaluate_bp_average(bp, window, observation_of(obs)), cutoff))
+        if news2 is not None and not questionable and metric in NEWS2_METRICS:
+            news2.advance(t)
             _news2(news2, obs, ledger, consciousness, on_oxygen)
 
-    kept: dict[str, ThresholdState] = {}
-    for key, value in thresholds.items():
-        compiled_rule = compiled.by_key.get(key)
-        if compiled_rule is not None:
-            kept[key] = compiled_rule.model(value) if isinstance(value, FastState) else value
-    return StreamResult(ledger.transitions(), RuleState.model_construct(thresholds=kept))
+    # Forget the state of rules the patient no longer has.
+    kept = {key: value for key, value in thresholds.items() if key in compiled.by_key}
+    changed = kept.keys() != before.keys() or any(
+        value is not before[key] for key, value in kept.items())
+    return StreamResult(ledger.transitions(), StreamState(kept) if changed
+                        else StreamState.of(state), changed)
 
 
 def _threshold(rule: CompiledThreshold, thresholds: dict[str, ThresholdState | FastState],
-               obs: Observation, ledger: AlertLedger) -> None:
+               obs: Sample, questionable: bool, ledger: AlertLedger) -> None:
     key = rule.rule_key
     current = thresholds.get(key)
-    if obs.questionable:  # unchanged: stored, not used
+    if questionable:  # unchanged: stored, not used
         if current is None:
             thresholds[key] = ThresholdState()
         return
-    if isinstance(current, FastState):
-        fast = current
-    else:
-        fast = rule.fast(current or ThresholdState())
+    fast = rule.fast(current)
     t, v = obs.measured_at, obs.value
     if fast.last_at is not None and t < fast.last_at:
         _offer_threshold(rule, current, obs, rule.out_of_order(t, v), ledger)
@@ -154,49 +220,49 @@ def _threshold(rule: CompiledThreshold, thresholds: dict[str, ThresholdState | F
 
 
 def _offer_threshold(rule: CompiledThreshold, before: ThresholdState | FastState | None,
-                     obs: Observation, verdict: Verdict, ledger: AlertLedger) -> None:
+                     obs: Sample, verdict: Verdict, ledger: AlertLedger) -> None:
     status = verdict.status
-    if status is Status.CLEAR and not ledger.live(rule.rule_key):
+    if status is Status.CLEAR and rule.rule_key not in ledger.live_keys:
         return
     if status is not Status.BREACH and status is not Status.CLEAR:
         return
-    late = ledger.late(verdict.at, obs.late)
+    late = ledger.late(verdict.at, obs.origin is Origin.LATE)
 
     def build() -> Evaluation:
-        state = rule.model(before) if isinstance(before, FastState) else before
-        ev = evaluate_threshold(rule.rule, state, obs).evaluations[verdict.index]
+        state = before.model() if isinstance(before, FastState) else before
+        ev = evaluate_threshold(rule.rule, state, observation_of(obs)).evaluations[verdict.index]
         return ev.model_copy(update={"late": True}) if late and not ev.late else ev
 
     ledger.offer(rule.rule_key, status, verdict.severity, verdict.at, verdict.value, late=late,
                  auto_resolve=rule.auto_resolve, build=build)
 
 
-def _news2(stream: News2Stream, obs: Observation, ledger: AlertLedger,
+def _news2(stream: News2Stream, obs: Sample, ledger: AlertLedger,
            consciousness: str | None, on_oxygen: bool | None) -> None:
-    stream.advance(obs.measured_at)
+    """After stream.advance(obs.measured_at)."""
     rule = stream.rule
     try:
         status, severity = stream.verdict(obs)
     except Unscorable:
         # A value or context NEWS2 refuses: evaluate_news2 raises as in the engine.
-        evaluate_news2(rule, stream.latest(), obs, consciousness=consciousness,
-                       on_oxygen=on_oxygen)
+        evaluate_news2(rule, [observation_of(r) for r in stream.latest()], observation_of(obs),
+                       consciousness=consciousness, on_oxygen=on_oxygen)
         raise AssertionError("evaluate_news2 accepted what News2Stream refused") from None
-    if status is Status.CLEAR and not ledger.live(rule.rule_key):
-        return
-    if status is not Status.BREACH and status is not Status.CLEAR:
+    if status is Status.UNCHANGED or status is Status.PENDING or (
+        status is Status.CLEAR and rule.rule_key not in ledger.live_keys
+    ):
         return
     readings = stream.latest()
 
     def build() -> Evaluation:
-        ev = evaluate_news2(rule, readings, obs, consciousness=consciousness,
-                            on_oxygen=on_oxygen)
+        ev = evaluate_news2(rule, [observation_of(r) for r in readings], observation_of(obs),
+                            consciousness=consciousness, on_oxygen=on_oxygen)
         return _late(ev, ledger.cutoff)
 
     ledger.offer(rule.rule_key, status, severity, obs.measured_at, obs.value,
-                 late=ledger.late(obs.measured_at, obs.late), auto_resolve=rule.auto_resolve,
-                 build=build)
+                 late=ledger.late(obs.measured_at, obs.origin is Origin.LATE),
+                 auto_resolve=rule.auto_resolve, build=build)
 
 
-def _measured_at(obs: Observation) -> datetime:
+def _measured_at(obs: Sample) -> datetime:
     return obs.measured_at

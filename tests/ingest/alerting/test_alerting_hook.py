@@ -196,7 +196,7 @@ def test_a_failing_rule_evaluation_never_loses_the_readings(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug in the rules")
 
-    monkeypatch.setattr("ingest.alerting.hook.evaluate_readings", broken)
+    monkeypatch.setattr("ingest.alerting.hook.evaluate_stream", broken)
     hook = AlertingHook()
     batch = [reading(ward.device, Metric.SPO2, 84.0, datetime.now(UTC) - SECOND)]
     result = write(ward, batch, hook)

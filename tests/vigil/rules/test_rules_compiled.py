@@ -10,11 +10,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vigil.metrics import Metric
-from vigil.rules import Limit, Observation, Severity, ThresholdRule, evaluate_threshold
+from vigil.rules import (
+    Limit,
+    Observation,
+    Severity,
+    ThresholdRule,
+    ThresholdState,
+    evaluate_threshold,
+)
 from vigil.rules.compiled import CompiledThreshold, FastState
 from vigil.rules.config import exact
+from vigil.rules.threshold import BandState
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+QUIET = BandState()
 # Limits people write (one or two decimals), and awkward binary fractions.
 LIMITS = st.one_of(
     st.integers(-500, 500).map(float),
@@ -88,7 +97,7 @@ def test_step_follows_evaluate_threshold(steps: list[tuple[int, float]], sustain
                 Limit(op="<", value=85, severity=Severity.HIGH, immediate=True)])
     compiled = CompiledThreshold.of(rule)
     state = None
-    fast = FastState(None, None, compiled.quiet)
+    fast = FastState(compiled, None, None, compiled.quiet)
     t = T0
     for gap, value in steps:
         t += timedelta(seconds=gap)
@@ -96,5 +105,8 @@ def test_step_follows_evaluate_threshold(steps: list[tuple[int, float]], sustain
         fast, verdicts = compiled.step(fast, t, value)
         assert [(v.status, v.severity, v.at, v.value) for v in verdicts] == [
             (e.status, e.severity, e.at, e.value) for e in step.evaluations]
-        assert compiled.model(fast) == step.state
+        assert fast.model() == step.state
+        stored = ThresholdState.model_validate_json(fast.json())
+        assert stored.model_copy(update={"bands": {**dict.fromkeys(step.state.bands, QUIET),
+                                                   **stored.bands}}) == step.state
         state = step.state
