@@ -61,6 +61,17 @@ def _run_as() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
+def _open_path(path: Path) -> None:
+    """Let other users traverse (not list) every folder from `path` up to the root."""
+    for folder in [path, *path.parents]:
+        if folder == Path("/"):
+            break
+        with contextlib.suppress(PermissionError, FileNotFoundError):
+            mode = os.stat(folder).st_mode
+            if mode & 0o011 != 0o011:
+                os.chmod(folder, mode | 0o011)
+
+
 def _demote(ids: tuple[int, int] | None) -> Callable[[], None] | None:
     if ids is None:
         return None
@@ -96,12 +107,10 @@ class PostgresServer:
         ids = _run_as()
         self.datadir.mkdir(parents=True, exist_ok=True)
         if ids is not None:
-            # The unprivileged server must reach its directory through every parent.
-            for parent in [self.datadir, *self.datadir.parents]:
-                if parent == Path("/"):
-                    break
-                with contextlib.suppress(PermissionError):
-                    os.chmod(parent, os.stat(parent).st_mode | 0o011)
+            # The unprivileged server must reach its data directory and its binaries (inside
+            # a venv, perhaps under a root-only home) through every parent.
+            for start in (self.datadir, self.bindir.parent):
+                _open_path(start)
             os.chown(self.datadir, *ids)
         os.chmod(self.datadir, 0o700)
         if (self.datadir / "PG_VERSION").exists():
