@@ -3,6 +3,11 @@ hook, on the same data, in the same run.
 
     .venv/bin/python bench/alerting.py                       # 500 patients, 24 flushes each way
     .venv/bin/python bench/alerting.py --patients 2000 --flushes 10
+    .venv/bin/python bench/alerting.py --patients 2500 --seconds 1 --flushes 8
+
+The last is the system target's shape: 10,000 patients at 1 Hz SpO2 + pulse fill a 5,000
+reading flush with ~2 readings per patient, so per-patient costs (state, history, locks)
+weigh five times more than in the default run (10 readings per patient per flush).
 
 A PostgreSQL of our own (started here) holds two identical databases; one writer stores the
 flushes without a hook, the other with `ingest.alerting.AlertingHook` (the path `vigil ingest`

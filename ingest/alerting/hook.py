@@ -8,8 +8,14 @@ twice. Late backfill is evaluated for the record, and the lifecycle never pages 
 
 Per flush, whatever its size: one statement creating missing rule_state rows, one locking the
 patients and reading their settings, one locking their live alerts, one for the stored
-history the triggered rules need, then the writes (rule_state in one statement, alert changes
-in one pipeline). No query runs per reading.
+history the triggered rules need (ingest.alerting.history), then the writes (rule_state in one
+statement, alert changes in one pipeline). No query runs per reading.
+
+Cost on the data path (bench/alerting.py): the rules run as vigil.rules.evaluate_stream --
+compiled thresholds, NEWS2 skipped when it cannot breach, evaluations built only for the
+alert changes kept -- on the Readings as they are; parsed rule states are kept between
+flushes (store.StateCache) and written back compact; of a run of evidence-only updates of one
+alert within a flush only the last is written (one alert event per alert and flush).
 """
 
 from __future__ import annotations

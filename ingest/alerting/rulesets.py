@@ -46,6 +46,8 @@ class Rules:
     compiled: CompiledRuleSet
     # Set when the stored overrides no longer make a valid rule set (defaults are used).
     problem: str | None = None
+    # Metrics whose history is the latest reading only (NEWS2's).
+    latest_only: frozenset[Metric] = frozenset()
     # history_needs by the set of metrics in a batch, as met.
     needs: dict[frozenset[Metric], tuple[MetricNeed, ...]] = field(
         default_factory=dict, compare=False, repr=False)
@@ -92,8 +94,10 @@ def _rules(ruleset: RuleSet, problem: str | None) -> Rules:
     if ruleset.news2 is not None:
         evaluated |= NEWS2_METRICS
     clock_rules = ruleset.model_copy(update={"missing": {}})
-    return Rules(ruleset, required_history(ruleset), frozenset(evaluated), clock_rules,
-                 CompiledRuleSet.of(ruleset), problem)
+    history = required_history(ruleset)
+    return Rules(ruleset, history, frozenset(evaluated), clock_rules,
+                 CompiledRuleSet.of(ruleset), problem,
+                 frozenset(m for m, need in history.items() if need.latest_only))
 
 
 def history_needs(rules: Rules, batch: frozenset[Metric]) -> tuple[MetricNeed, ...]:

@@ -42,6 +42,7 @@ from vigil.rules import (
     StreamState,
     Transition,
     decide,
+    equivalent,
     evaluate_missing,
     sweep,
     sweep_alert,
@@ -117,7 +118,7 @@ class Sweeper:
                 log.exception("sweep failed for a patient",
                               extra={"fields": {"patient_id": pid}})
                 continue
-            if outcome.state != sweep_state(patient):
+            if not equivalent(outcome.state, sweep_state(patient)):
                 states[pid] = outcome.state
             changes += [AlertChange(pid, t) for t in persist.significant(outcome.transitions)]
             marks += outcome.marks

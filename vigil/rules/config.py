@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,7 +32,11 @@ class _Config(BaseModel):
 
 def exact(value: float) -> Decimal:
     """The decimal a float was written as: 70.3 - 68.3 is 2.0 here, not 2.0000000000000027."""
-    return Decimal(repr(float(value)))
+    return _decimal(repr(float(value)))
+
+
+# Rules compare the same few limits and readings over and over; Decimals are immutable.
+_decimal = lru_cache(maxsize=4096)(Decimal)
 
 
 class Limit(_Config):

@@ -8,6 +8,9 @@ Ingest, inside the transaction that inserted the readings:
 2. `evaluate_readings(...)` -> evaluations and the new RuleState (store it back);
 3. `lifecycle.decide_all(open alerts by rule key, evaluations, now=...)` -> transitions to
    apply to the alerts table (and page when `transition.page`).
+On the data path ingest calls `vigil.rules.stream.evaluate_stream` instead, which returns the
+same transitions (after `collapse_updates`) and rule state without building what would be
+dropped; this module stays the reference it is tested against.
 The sweeper runs `sweep(...)` for missing data and silent breach runs, then
 `lifecycle.sweep_alert` on each live alert for snooze expiry and escalation.
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.metrics import Metric
 from vigil.rules.bp_average import BP_METRICS, evaluate_bp_average
@@ -34,7 +37,12 @@ from vigil.rules.history import History
 from vigil.rules.missing import DevicePresence, GatewayPresence, evaluate_missing
 from vigil.rules.news2_rule import NEWS2_METRICS, evaluate_news2
 from vigil.rules.observation import Observation, require_aware
-from vigil.rules.threshold import ThresholdState, evaluate_threshold, sweep_threshold
+from vigil.rules.threshold import (
+    BandState,
+    ThresholdState,
+    evaluate_threshold,
+    sweep_threshold,
+)
 from vigil.rules.trend import evaluate_trend
 
 
@@ -45,7 +53,25 @@ class RuleState(BaseModel):
 
     v: Literal[1] = 1
     # By rule key ("threshold:spo2").
-    thresholds: dict[str, ThresholdState] = {}
+    thresholds: dict[str, ThresholdState] = Field(default_factory=dict)
+
+
+def equivalent(a: RuleState, b: RuleState) -> bool:
+    """Equal but for quiet bands, which a stored state may leave out (a band missing from a
+    ThresholdState is a quiet one wherever states are read): nothing to store."""
+    if a == b:
+        return True
+    if a.thresholds.keys() != b.thresholds.keys():
+        return False
+    quiet = BandState()
+    for key, x in a.thresholds.items():
+        y = b.thresholds[key]
+        if (x.last_at, x.last_value) != (y.last_at, y.last_value):
+            return False
+        if {k: v for k, v in x.bands.items() if v != quiet} != {
+                k: v for k, v in y.bands.items() if v != quiet}:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

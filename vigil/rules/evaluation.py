@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from vigil.metrics import Metric
 from vigil.news2 import News2Result
@@ -69,7 +69,7 @@ class Evaluation(BaseModel):
     # The reading carried a QUESTIONABLE quality flag and was not used.
     questionable: bool = False
     cause: MissingCause | None = None
-    causes: list[MissingCause] = []
+    causes: list[MissingCause] = Field(default_factory=list)
     news2: News2Result | None = None
 
     @model_validator(mode="before")

@@ -52,42 +52,43 @@ class AlertLedger:
         # Rule keys with a live alert now: without one, only a breach can change anything.
         self.live_keys = {key for key, alert in alerts.items() if alert.live}
         self._decided: list[tuple[int, Transition]] = []
-        self._order = 0
 
     def late(self, at: datetime, late: bool) -> bool:
         return late or at < self.cutoff
 
     def offer(self, rule_key: str, status: Status, severity: Severity | None, at: datetime,
-              value: float | None, *, late: bool, auto_resolve: bool, build: Build) -> None:
-        """An evaluation in the engine's order, by its facts; `build()` must return it (with
-        `late` already applied as the engine applies it)."""
+              value: float | None, *, late: bool, auto_resolve: bool, build: Build,
+              order: int) -> None:
+        """An evaluation, by its facts; `build()` must return it (with `late` already applied
+        as the engine applies it). `order` is its place in the engine's sequence of
+        evaluations: a rule key's evaluations must be offered in that order, but different
+        keys' may come in any order (each key's alert is decided on its own)."""
         if status is not Status.BREACH and status is not Status.CLEAR:
             return  # pending and unchanged never change an alert
-        self._order += 1
         key = self._keys.get(rule_key)
         if key is None:
             key = self._keys[rule_key] = _Key(self.alerts.get(rule_key))
         alert = key.alert
         if alert is None or not alert.live:
             if status is Status.BREACH and severity is not None:
-                self._decide(key, build)  # create
+                self._decide(key, build, order)  # create
             return
         evidence_at = key.evidence[0] if key.evidence is not None else alert.last_evidence_at
         if status is Status.BREACH:
             if severity is None:
                 return
             if severity.rank > alert.severity.rank or (alert.late and not late):
-                self._decide(key, build)  # raise, or confirm live
+                self._decide(key, build, order)  # raise, or confirm live
             elif at >= evidence_at:
-                key.pending = _Update(self._order, build, key.evidence)
+                key.pending = _Update(order, build, key.evidence)
                 key.evidence = (at, value)
             return
         if at >= evidence_at and auto_resolve:
-            self._decide(key, build)  # auto-resolve
+            self._decide(key, build, order)  # auto-resolve
 
-    def offer_evaluation(self, ev: Evaluation) -> None:
+    def offer_evaluation(self, ev: Evaluation, order: int) -> None:
         self.offer(ev.rule_key, ev.status, ev.severity, ev.at, ev.value, late=ev.late,
-                   auto_resolve=ev.auto_resolve, build=lambda: ev)
+                   auto_resolve=ev.auto_resolve, build=lambda: ev, order=order)
 
     def _current(self, key: _Key, evidence: tuple[datetime, float | None] | None
                  ) -> AlertState | None:
@@ -96,7 +97,7 @@ class AlertLedger:
         return key.alert.model_copy(update={
             "last_evidence_at": evidence[0], "last_value": evidence[1], "updated_at": self.now})
 
-    def _decide(self, key: _Key, build: Build) -> None:
+    def _decide(self, key: _Key, build: Build, order: int) -> None:
         transition = decide(self._current(key, key.evidence), build(), now=self.now)
         if transition.action is Action.NO_OP:  # pragma: no cover - the offer said otherwise
             raise AssertionError(f"ledger expected a change: {transition.reason}")
@@ -106,7 +107,7 @@ class AlertLedger:
             self.live_keys.add(transition.rule_key)
         else:
             self.live_keys.discard(transition.rule_key)
-        self._decided.append((self._order, transition))
+        self._decided.append((order, transition))
 
     def transitions(self) -> list[Transition]:
         """The kept transitions, in the order decide_all would have made them."""

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from vigil.metrics import CATALOGUE, Metric
 from vigil.news2 import CONSCIOUSNESS_LEVELS, DEVICE_PARAMETERS, METRIC_PARAMETER, parameter_score
+from vigil.quality import QUESTIONABLE
 from vigil.rules.config import News2Rule
 from vigil.rules.evaluation import Severity, Status
 from vigil.rules.news2_rule import NEWS2_METRICS
@@ -59,13 +60,16 @@ def cannot_breach(rule: News2Rule, readings: Iterable[Sample], *,
         return False  # consciousness scores 3
     best: dict[str, int] = {}
     scale = rule.spo2_scale
-    for r in readings:
-        name = METRIC_PARAMETER.get(r.metric)
-        if name is None or questionable(r):
+    # A stream repeats its values: judge each distinct one once.
+    values = {(r.metric, r.value) for r in readings
+              if not r.quality or QUESTIONABLE.isdisjoint(r.quality)}
+    for metric, value in values:
+        name = METRIC_PARAMETER.get(metric)
+        if name is None:
             continue
-        if not _plausible(name, r.value):
+        if not _plausible(name, value):
             return False
-        points = _score(name, r.value, scale, oxygen) or 0
+        points = _score(name, value, scale, oxygen) or 0
         if points == 3:
             return False
         if points > best.get(name, 0):

@@ -9,26 +9,31 @@ write, fast enough for continuous streams.
 returns -- the same transitions, evaluations, reasons and rule state -- at a fraction of the
 cost (tests/vigil/rules/test_rules_stream.py checks that on random streams). It gets there by
 not doing what cannot matter:
-- threshold rules run compiled (vigil.rules.compiled): float comparisons on tuples, the usual
-  in-range reading decided with two of them;
-- NEWS2 walks the timeline once (vigil.rules.news2_stream) instead of looking up the latest
-  of six parameters and building a scored input set per reading;
+- threshold rules run compiled (vigil.rules.compiled): float comparisons on tuples. Each rule
+  sees only its own metric, so it runs metric by metric, and the stream's usual case -- a
+  run of flawless in-order readings inside every limit, nothing raised or building, no live
+  alert -- is decided for the whole run with two comparisons a reading;
+- NEWS2 is not evaluated at all when none of the values at hand can make a breach and no
+  NEWS2 alert is live (`cannot_breach`); otherwise it walks the timeline once
+  (vigil.rules.news2_stream) instead of looking up the latest of six parameters and
+  building a scored input set per reading;
 - an evaluation is built (reason text, pydantic model) only when it changes an alert, and of
   a run of evidence-only updates only the last is built (vigil.rules.ledger);
-- trends and blood pressure averages -- a few readings a day -- run as in the engine.
+- trends and blood pressure averages -- a few readings a day -- run as in the engine;
+- readings may be validated Readings as they are (`Sample`): no Observation per reading.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
+from operator import attrgetter
 
 from vigil.messages import Origin
 from vigil.metrics import Metric
-from vigil.quality import QUESTIONABLE
 from vigil.rules.bp_average import BP_METRICS, evaluate_bp_average
 from vigil.rules.compiled import CompiledThreshold, FastState, Verdict
 from vigil.rules.config import BpAverageRule, News2Rule, RuleSet, TrendRule
@@ -39,7 +44,7 @@ from vigil.rules.ledger import AlertLedger
 from vigil.rules.lifecycle import AlertState, Transition
 from vigil.rules.news2_rule import NEWS2_METRICS, evaluate_news2
 from vigil.rules.news2_stream import News2Stream, Unscorable, cannot_breach
-from vigil.rules.observation import Sample, observation_of, require_aware
+from vigil.rules.observation import Sample, observation_of, questionable, require_aware
 from vigil.rules.threshold import ThresholdState, evaluate_threshold
 from vigil.rules.trend import evaluate_trend
 
@@ -130,7 +135,7 @@ def evaluate_stream(
     against `alerts` (the live alerts by rule key), as described in the module docstring.
     Readings may be Observations or validated Readings as they are (vigil.rules.Sample)."""
     require_aware("now", now)
-    batch = sorted(readings, key=_measured_at)
+    batch = sorted(readings, key=_MEASURED_AT)
     history = list(history)
     ledger = AlertLedger(alerts, now=now, late_after=compiled.late_after)
     cutoff = ledger.cutoff
@@ -155,43 +160,45 @@ def evaluate_stream(
 
     before = StreamState.of(state).thresholds
     thresholds = dict(before)
-    live = ledger.live_keys
+    # Each threshold rule sees only its own metric's readings, in time order, so it runs
+    # metric by metric; the ledger orders what it decides by each evaluation's place in
+    # the engine's sequence (reading index, then threshold, trend, average, NEWS2).
+    groups: dict[Metric, list[Sample]] = {}
     for obs in batch:
-        metric, t, v = obs.metric, obs.measured_at, obs.value
-        quality = obs.quality
-        questionable = bool(quality) and not QUESTIONABLE.isdisjoint(quality)
-        threshold = compiled.thresholds.get(metric)
-        if threshold is not None:
-            key = threshold.rule_key
-            current = thresholds.get(key)
-            if (
-                type(current) is FastState and current.bands is threshold.quiet
-                and threshold.floor <= v <= threshold.ceiling and not questionable
-                and (current.last_at is None or not t < current.last_at)
-            ):
-                # Nothing raised or building and a reading inside every limit: the state
-                # moves on, and the clear matters only to a live alert.
-                thresholds[key] = FastState(threshold, t, v, threshold.quiet)
-                if key in live:
-                    _offer_threshold(threshold, current, obs, Verdict(Status.CLEAR, None, t, v, 0),
-                                     ledger)
-            else:
-                _threshold(threshold, thresholds, obs, questionable, ledger)
-        if past is not None:
-            trend = compiled.trends.get(metric)
-            if trend is not None:
-                window = past.between(metric, t - trend.longest_window, t)
-                ledger.offer_evaluation(
-                    _late(evaluate_trend(trend, window, observation_of(obs)), cutoff))
-            bp = compiled.bp_average
-            if bp is not None and metric in BP_METRICS:
-                span = timedelta(days=bp.window_days + 1)
-                window = [r for m in BP_METRICS for r in past.between(m, t - span, t)]
-                ledger.offer_evaluation(
-                    _late(evaluate_bp_average(bp, window, observation_of(obs)), cutoff))
-        if news2 is not None and not questionable and metric in NEWS2_METRICS:
-            news2.advance(t)
-            _news2(news2, obs, ledger, consciousness, on_oxygen)
+        if obs.metric in compiled.thresholds:
+            groups.setdefault(obs.metric, []).append(obs)
+    index: dict[int, int] | None = None
+    for metric, group in groups.items():
+        rule = compiled.thresholds[metric]
+        if _calm(rule, thresholds, group, ledger):
+            last = group[-1]
+            thresholds[rule.rule_key] = FastState(rule, last.measured_at, last.value, rule.quiet)
+            continue
+        if index is None:
+            index = {id(obs): i for i, obs in enumerate(batch)}
+        for obs in group:
+            _threshold(rule, thresholds, obs, ledger, index[id(obs)] * _SLOTS)
+    if past is not None or news2 is not None:
+        for i, obs in enumerate(batch):
+            metric, t = obs.metric, obs.measured_at
+            order = i * _SLOTS
+            if past is not None:
+                trend = compiled.trends.get(metric)
+                if trend is not None:
+                    window = past.between(metric, t - trend.longest_window, t)
+                    ledger.offer_evaluation(
+                        _late(evaluate_trend(trend, window, observation_of(obs)), cutoff),
+                        order + _TREND)
+                bp = compiled.bp_average
+                if bp is not None and metric in BP_METRICS:
+                    span = timedelta(days=bp.window_days + 1)
+                    window = [r for m in BP_METRICS for r in past.between(m, t - span, t)]
+                    ledger.offer_evaluation(
+                        _late(evaluate_bp_average(bp, window, observation_of(obs)), cutoff),
+                        order + _BP_AVERAGE)
+            if news2 is not None and metric in NEWS2_METRICS and not questionable(obs):
+                news2.advance(t)
+                _news2(news2, obs, ledger, consciousness, on_oxygen, order + _NEWS2)
 
     # Forget the state of rules the patient no longer has.
     kept = {key: value for key, value in thresholds.items() if key in compiled.by_key}
@@ -201,26 +208,51 @@ def evaluate_stream(
                         else StreamState.of(state), changed)
 
 
+# Places of a reading's evaluations in the engine's sequence: threshold (a run that ended in
+# silence, then the reading's own), trend, blood pressure average, NEWS2.
+_SLOTS, _TREND, _BP_AVERAGE, _NEWS2 = 8, 2, 3, 4
+
+
+def _calm(rule: CompiledThreshold, thresholds: dict[str, ThresholdState | FastState],
+          group: list[Sample], ledger: AlertLedger) -> bool:
+    """The stream's usual case, decided for a whole run of readings at once: nothing raised
+    or building, no live alert, and every reading flawless, in order and inside every limit.
+    Each would be a clear that changes nothing but the last reading."""
+    current = thresholds.get(rule.rule_key)
+    if rule.rule_key in ledger.live_keys:
+        return False
+    if type(current) is not FastState:
+        if isinstance(current, ThresholdState) and current.bands:
+            return False  # let _threshold convert it (rare: once per parsed state)
+        current = rule.fast(current)
+    if current.bands is not rule.quiet:
+        return False
+    if current.last_at is not None and group[0].measured_at < current.last_at:
+        return False
+    floor, ceiling = rule.floor, rule.ceiling
+    return all(not obs.quality and floor <= obs.value <= ceiling for obs in group)
+
+
 def _threshold(rule: CompiledThreshold, thresholds: dict[str, ThresholdState | FastState],
-               obs: Sample, questionable: bool, ledger: AlertLedger) -> None:
+               obs: Sample, ledger: AlertLedger, order: int) -> None:
     key = rule.rule_key
     current = thresholds.get(key)
-    if questionable:  # unchanged: stored, not used
+    if questionable(obs):  # unchanged: stored, not used
         if current is None:
             thresholds[key] = ThresholdState()
         return
     fast = rule.fast(current)
     t, v = obs.measured_at, obs.value
     if fast.last_at is not None and t < fast.last_at:
-        _offer_threshold(rule, current, obs, rule.out_of_order(t, v), ledger)
+        _offer_threshold(rule, current, obs, rule.out_of_order(t, v), ledger, order + 1)
         return
     thresholds[key], verdicts = rule.step(fast, t, v)
     for verdict in verdicts:
-        _offer_threshold(rule, current, obs, verdict, ledger)
+        _offer_threshold(rule, current, obs, verdict, ledger, order + verdict.index)
 
 
 def _offer_threshold(rule: CompiledThreshold, before: ThresholdState | FastState | None,
-                     obs: Sample, verdict: Verdict, ledger: AlertLedger) -> None:
+                     obs: Sample, verdict: Verdict, ledger: AlertLedger, order: int) -> None:
     status = verdict.status
     if status is Status.CLEAR and rule.rule_key not in ledger.live_keys:
         return
@@ -234,11 +266,11 @@ def _offer_threshold(rule: CompiledThreshold, before: ThresholdState | FastState
         return ev.model_copy(update={"late": True}) if late and not ev.late else ev
 
     ledger.offer(rule.rule_key, status, verdict.severity, verdict.at, verdict.value, late=late,
-                 auto_resolve=rule.auto_resolve, build=build)
+                 auto_resolve=rule.auto_resolve, build=build, order=order)
 
 
 def _news2(stream: News2Stream, obs: Sample, ledger: AlertLedger,
-           consciousness: str | None, on_oxygen: bool | None) -> None:
+           consciousness: str | None, on_oxygen: bool | None, order: int) -> None:
     """After stream.advance(obs.measured_at)."""
     rule = stream.rule
     try:
@@ -261,8 +293,7 @@ def _news2(stream: News2Stream, obs: Sample, ledger: AlertLedger,
 
     ledger.offer(rule.rule_key, status, severity, obs.measured_at, obs.value,
                  late=ledger.late(obs.measured_at, obs.origin is Origin.LATE),
-                 auto_resolve=rule.auto_resolve, build=build)
+                 auto_resolve=rule.auto_resolve, build=build, order=order)
 
 
-def _measured_at(obs: Sample) -> datetime:
-    return obs.measured_at
+_MEASURED_AT: Callable[[Sample], datetime] = attrgetter("measured_at")

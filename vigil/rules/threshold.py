@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from vigil.rules.config import Limit, ThresholdRule
 from vigil.rules.evaluation import Evaluation, Severity, Status, highest
@@ -52,7 +52,19 @@ class ThresholdState(BaseModel):
     last_at: AwareDatetime | None = None
     last_value: float | None = None
     # By Limit.key, so editing a rule's limits drops or adds bands cleanly.
-    bands: dict[str, BandState] = {}
+    bands: dict[str, BandState] = Field(default_factory=dict)
+
+
+def _band(raised: bool, breach_since: datetime | None = None) -> BandState:
+    # Built from values this module computed: no validation needed, and the two states every
+    # quiet or settled band is in are shared.
+    if breach_since is None:
+        return _RAISED if raised else _QUIET
+    return BandState.model_construct(raised=raised, breach_since=breach_since)
+
+
+_QUIET = BandState()
+_RAISED = BandState(raised=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +99,12 @@ def _confirm_silent_runs(
     confirmed: list[Limit] = []
     bands: dict[str, BandState] = {}
     for limit in rule.limits:
-        band = state.bands.get(limit.key, BandState())
+        band = state.bands.get(limit.key, _QUIET)
         if band.breach_since is not None and not band.raised:
             confirmed.append(limit)
-            band = BandState(raised=True)
+            band = _RAISED
         else:
-            band = BandState(raised=band.raised)
+            band = _band(band.raised)
         bands[limit.key] = band
     new_state = state.model_copy(update={"bands": bands})
     if not confirmed or state.last_at is None:
@@ -142,17 +154,17 @@ def evaluate_threshold(
     bands: dict[str, BandState] = {}
     pending: list[Limit] = []
     for limit in rule.limits:
-        band = state.bands.get(limit.key, BandState())
+        band = state.bands.get(limit.key, _QUIET)
         if limit.breached(v):
             since = band.breach_since or t
             sustained = limit.immediate or t - since >= rule.sustain
-            band = BandState(raised=band.raised or sustained, breach_since=since)
+            band = _band(band.raised or sustained, since)
             if not band.raised:
                 pending.append(limit)
         else:
-            band = BandState(raised=band.raised and not limit.cleared(v, rule.hysteresis))
+            band = _band(band.raised and not limit.cleared(v, rule.hysteresis))
         bands[limit.key] = band
-    new_state = ThresholdState(last_at=t, last_value=v, bands=bands)
+    new_state = ThresholdState.model_construct(last_at=t, last_value=v, bands=bands)
 
     raised = _raised(rule, bands)
     if raised:

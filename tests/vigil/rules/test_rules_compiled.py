@@ -52,7 +52,7 @@ def near(limit: float) -> st.SearchStrategy[float]:
 @given(st.data(), LIMITS, st.sampled_from(["<", "<=", ">", ">="]), MARGINS)
 def test_float_tests_match_the_decimal_ones(data: st.DataObject, value: float, op: str,
                                             margin: float) -> None:
-    limit = Limit(op=op, value=value, severity=Severity.HIGH)  # type: ignore[arg-type]
+    limit = Limit(op=op, value=value, severity=Severity.HIGH)
     rule = ThresholdRule.model_construct(metric=Metric.SPO2, limits=[limit], hysteresis=margin,
                                          sustain=timedelta(0), max_gap=timedelta(seconds=30),
                                          auto_resolve=False)
@@ -79,7 +79,7 @@ def test_float_tests_match_the_decimal_ones(data: st.DataObject, value: float, o
 def test_boundaries_are_those_of_the_decimals(op: str, limit: float, value: float,
                                               breached: bool) -> None:
     rule = ThresholdRule.model_construct(
-        metric=Metric.SPO2, limits=[Limit(op=op, value=limit, severity=Severity.LOW)],  # type: ignore[arg-type]
+        metric=Metric.SPO2, limits=[Limit(op=op, value=limit, severity=Severity.LOW)],
         hysteresis=0.0, sustain=timedelta(0), max_gap=timedelta(seconds=30),
         auto_resolve=False)
     assert CompiledThreshold.of(rule).limits[0].breached(value) is breached

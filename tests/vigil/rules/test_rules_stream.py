@@ -21,6 +21,7 @@ from vigil.rules import (
     BandState,
     CompiledRuleSet,
     InvalidOverride,
+    News2Rule,
     Observation,
     RuleSet,
     RuleState,
@@ -29,10 +30,12 @@ from vigil.rules import (
     Transition,
     collapse_updates,
     decide_all,
+    equivalent,
     evaluate_readings,
     evaluate_stream,
     ruleset_for,
 )
+from vigil.rules.news2_stream import cannot_breach
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -275,3 +278,37 @@ def test_news2_auto_resolves_as_the_engine() -> None:
     assert [t.action for t in expected] == [Action.AUTO_RESOLVE]
     assert got.transitions == expected
     assert got.state == state
+
+
+def test_a_state_stored_without_its_quiet_bands_is_equivalent() -> None:
+    ruleset = ruleset_for("general_adult")
+    batch = [Observation(Metric.SPO2, 97.0, T0, id="a")]
+    got = evaluate_stream(CompiledRuleSet.of(ruleset), batch, state=None, alerts={}, now=T0)
+    stored = RuleState.model_validate_json(got.stream_state.json())
+    assert stored.thresholds["threshold:spo2"].bands == {}  # compact: quiet bands left out
+    assert stored != got.state and equivalent(stored, got.state)
+    later = stored.model_copy(update={"thresholds": {
+        "threshold:spo2": stored.thresholds["threshold:spo2"].model_copy(
+            update={"last_at": T0 + timedelta(seconds=1)})}})
+    assert not equivalent(later, got.state)
+
+
+@pytest.mark.parametrize(("values", "context", "rule", "expected"), [
+    ({Metric.SPO2: 97.0, Metric.PULSE_RATE: 72.0}, (None, None), {}, True),
+    ({Metric.SPO2: 91.0}, (None, None), {}, False),  # a single 3
+    ({Metric.SPO2: 95.0, Metric.PULSE_RATE: 105.0, Metric.RESPIRATORY_RATE: 22.0},
+     (None, True), {}, False),  # 1 + 1 + 2 + oxygen 2 could reach 5 together
+    ({Metric.SPO2: 97.0}, ("V", None), {}, False),  # consciousness scores 3
+    ({Metric.SPO2: 95.0}, ("A", False), {"low_enabled": True}, False),  # a low breach
+    ({Metric.SPO2: 95.0}, (None, False), {"low_enabled": True}, True),  # never complete
+    ({Metric.SPO2: 120.0}, (None, None), {}, False),  # implausible: NEWS2 refuses it
+])
+def test_news2_is_skipped_only_when_it_cannot_breach(
+    values: dict[Metric, float], context: tuple[str | None, bool | None],
+    rule: dict[str, object], expected: bool,
+) -> None:
+    readings = [Observation(m, v, T0, id=str(m)) for m, v in values.items()]
+    consciousness, on_oxygen = context
+    news2 = News2Rule.model_validate(rule)
+    assert cannot_breach(news2, readings, consciousness=consciousness,
+                         on_oxygen=on_oxygen) is expected
