@@ -6,10 +6,11 @@ An alert therefore exists if and only if the readings behind it were committed
 a redelivery after it inserts no reading, so nothing reaches this hook and nothing is raised
 twice. Late backfill is evaluated for the record, and the lifecycle never pages for it.
 
-Per flush, whatever its size: one statement creating missing rule_state rows, one locking the
-patients and reading their settings, one locking their live alerts, one for the stored
-history the triggered rules need (ingest.alerting.history), then the writes (rule_state in one
-statement, alert changes in one pipeline). No query runs per reading.
+Per flush, whatever its size, three round trips: one pipeline creating missing rule_state rows,
+locking the patients with their settings and locking their live alerts; one for the stored
+history the triggered rules need (ingest.alerting.history); one pipeline of the writes
+(rule_state in one statement, then the alert changes). No query runs per reading. Round trips,
+not CPU, were most of the hook's wall time in a flush (bench/alert_latency.py under load).
 
 Cost on the data path (bench/alerting.py): the rules run as vigil.rules.evaluate_stream --
 compiled thresholds, NEWS2 skipped when it cannot breach, evaluations built only for the
@@ -95,8 +96,7 @@ class AlertingHook:
         batch: dict[int, list[NewReading]] = {}
         for row in rows:
             batch.setdefault(row.patient_id, []).append(row)
-        patients = store.lock_patients(cursor, list(batch), cache=self.states)
-        alerts = store.live_alerts(cursor, list(patients))
+        patients, alerts = store.lock_with_alerts(cursor, list(batch), self.states)
         # Only readings some rule of the patient evaluates (in arrival order), as they are:
         # the rules read validated Readings directly (vigil.rules.Sample).
         relevant: dict[int, list[Sample]] = {
@@ -130,8 +130,7 @@ class AlertingHook:
             for t in outcome.transitions:
                 changes.append(AlertChange(pid, t, trigger_of(t.evaluation, outcome.triggers)))
         evaluated = time.perf_counter()
-        store.save_states(cursor, states, self.states)
-        persist.apply(cursor, changes)
+        write(cursor, states, changes, self.states)
         s = self.stats
         s.load_seconds += loaded - started
         s.rules_seconds += evaluated - loaded
@@ -141,6 +140,24 @@ class AlertingHook:
         s.patients += len(patients)
         s.alert_changes += len(changes)
         s.pages += sum(1 for c in changes if c.transition.page)
+
+
+def write(cursor: psycopg.Cursor[Any], states: dict[int, StreamState],
+          changes: list[AlertChange], cache: store.StateCache) -> None:
+    """Rule states and alert changes in one round trip (one pipeline); on their own, each
+    goes out as it would alone."""
+    decisions = persist.statements(changes)
+    if not states or not decisions:
+        store.save_states(cursor, states, cache)
+        persist.apply(cursor, changes)
+        return
+    conn = cursor.connection
+    with conn.cursor() as saved:
+        with conn.pipeline():
+            store.send_states(saved, states, cache)
+            for sql, values in decisions:
+                cursor.execute(sql, values)
+        store.cache_states(saved, states, cache)
 
 
 def evaluate(patient: PatientRules, batch: Sequence[Sample], history: list[Observation],

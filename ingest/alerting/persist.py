@@ -159,22 +159,29 @@ def params(change: AlertChange) -> dict[str, Any]:
     }
 
 
+def statements(changes: Iterable[AlertChange], marks: Iterable[DetailsMark] = ()
+               ) -> list[tuple[str, dict[str, Any]]]:
+    """The statements writing the changes, in order (for a caller's own pipeline)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for change in changes:
+        sql = INSERT if change.transition.action is Action.CREATE else UPDATE
+        out.append((sql, params(change)))
+    for mark in marks:
+        out.append((MARK, {"id": mark.alert_id, "action": mark.action,
+                           "reason": mark.reason, "details": Jsonb(mark.details)}))
+    return out
+
+
 def apply(cur: psycopg.Cursor[Any], changes: Iterable[AlertChange],
           marks: Iterable[DetailsMark] = ()) -> int:
     """Write the changes in order, in the caller's transaction; returns statements sent."""
-    statements: list[tuple[str, dict[str, Any]]] = []
-    for change in changes:
-        sql = INSERT if change.transition.action is Action.CREATE else UPDATE
-        statements.append((sql, params(change)))
-    for mark in marks:
-        statements.append((MARK, {"id": mark.alert_id, "action": mark.action,
-                                  "reason": mark.reason, "details": Jsonb(mark.details)}))
-    if not statements:
+    statements_ = statements(changes, marks)
+    if not statements_:
         return 0
-    if len(statements) == 1:
-        cur.execute(*statements[0])
+    if len(statements_) == 1:
+        cur.execute(*statements_[0])
         return 1
     with cur.connection.pipeline():
-        for sql, values in statements:
+        for sql, values in statements_:
             cur.execute(sql, values)
-    return len(statements)
+    return len(statements_)

@@ -134,6 +134,30 @@ def lock_patients(cur: psycopg.Cursor[Any], patient_ids: Sequence[int], *,
     cur.execute(ENSURE_STATE, (int_array(ids),))
     query = LOCK_PATIENTS + (" SKIP LOCKED" if skip_locked else "")
     cur.execute(query, (int_array(ids),))
+    return _patients(cur, cache)
+
+
+def lock_with_alerts(cur: psycopg.Cursor[Any], patient_ids: Sequence[int],
+                     cache: StateCache | None = None
+                     ) -> tuple[dict[int, PatientRules], dict[int, dict[str, LiveAlert]]]:
+    """lock_patients (waiting, never SKIP LOCKED) then live_alerts of the same patients, in
+    one round trip: locking every patient asked for, the alert query needs nothing from the
+    first, so the three statements go out as one pipeline and run in the same order (rule
+    state before alerts, the lock order everyone follows)."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}, {}
+    array = int_array(ids)
+    conn = cur.connection
+    with conn.cursor() as locked, conn.cursor() as alerts:
+        with conn.pipeline():
+            cur.execute(ENSURE_STATE, (array,))
+            locked.execute(LOCK_PATIENTS, (array,))
+            alerts.execute(LIVE_ALERTS, (array,))
+        return _patients(locked, cache), _alerts(alerts)
+
+
+def _patients(cur: psycopg.Cursor[Any], cache: StateCache | None) -> dict[int, PatientRules]:
     found: dict[int, PatientRules] = {}
     for pid, state_text, condition, overrides, consciousness, c_at, on_oxygen in cur:
         state: RuleState | StreamState | None = None
@@ -163,10 +187,14 @@ def _rule_state(patient_id: int, text: str) -> RuleState:
 def live_alerts(cur: psycopg.Cursor[Any], patient_ids: Sequence[int]
                 ) -> dict[int, dict[str, LiveAlert]]:
     """Open and acknowledged alerts by patient and rule key, locked."""
-    found: dict[int, dict[str, LiveAlert]] = {}
     if not patient_ids:
-        return found
+        return {}
     cur.execute(LIVE_ALERTS, (int_array(sorted(set(patient_ids))),))
+    return _alerts(cur)
+
+
+def _alerts(cur: psycopg.Cursor[Any]) -> dict[int, dict[str, LiveAlert]]:
+    found: dict[int, dict[str, LiveAlert]] = {}
     for row in cur:
         (alert_id, pid, rule_key, state, severity, opened_at, updated_at, evidence_at,
          last_value, paged_at, acknowledged_at, snoozed_until, level, late, cause,
@@ -183,17 +211,28 @@ def live_alerts(cur: psycopg.Cursor[Any], patient_ids: Sequence[int]
 
 def save_states(cur: psycopg.Cursor[Any], states: Mapping[int, RuleState | StreamState],
                 cache: StateCache | None = None) -> None:
+    if send_states(cur, states, cache) and cache is not None:
+        cache_states(cur, states, cache)
+
+
+def send_states(cur: psycopg.Cursor[Any], states: Mapping[int, RuleState | StreamState],
+                cache: StateCache | None = None) -> bool:
+    """Execute the update (in a pipeline, only queue it); True if there was one. With a
+    cache, cache_states(cur, ...) then reads back what was stored."""
     if not states:
-        return
+        return False
     # One JSON object of states by patient id: PostgreSQL parses it in one go, where a list
     # parameter costs a Python-level dump per element.
     values = ("{" + ",".join(
         f'"{pid}":' + (s.json() if isinstance(s, StreamState) else s.model_dump_json())
         for pid, s in states.items()) + "}",)
-    if cache is None:
-        cur.execute(SAVE_STATES, values)
-        return
     # The text as stored (jsonb normalises it) is what the next lock_patients will read.
-    cur.execute(SAVE_STATES + " RETURNING s.patient_id, s.state::text", values)
+    cur.execute(SAVE_STATES if cache is None else
+                SAVE_STATES + " RETURNING s.patient_id, s.state::text", values)
+    return True
+
+
+def cache_states(cur: psycopg.Cursor[Any], states: Mapping[int, RuleState | StreamState],
+                 cache: StateCache) -> None:
     for pid, text in cur:
         cache.put(pid, text, states[pid])

@@ -228,3 +228,26 @@ def test_concurrent_writers_on_one_patient_are_serialised(ward: Ward) -> None:
     assert errors == []
     (alert,) = alerts(ward, "threshold:spo2")
     assert len(pages(ward, alert["id"])) == 1
+
+
+def test_the_pipelined_lock_reads_what_the_two_step_lock_reads(ward: Ward) -> None:
+    """store.lock_with_alerts (the hook's one round trip) against lock_patients followed by
+    live_alerts (the sweeper's path), on a patient with rule state and a live alert."""
+    from ingest.alerting import store
+
+    start = datetime.now(UTC) - timedelta(minutes=2)
+    write(ward, series(ward.device, Metric.SPO2, [80.0] * 3, start), AlertingHook())
+    assert alerts(ward)  # the no-delay limit opened one
+    ids = [ward.patient_id]
+    with psycopg.connect(ward.url) as conn, conn.cursor() as cur:
+        patients, live = store.lock_with_alerts(cur, ids)
+        conn.rollback()
+        two_patients = store.lock_patients(cur, ids)
+        two_live = store.live_alerts(cur, list(two_patients))
+        conn.rollback()
+    assert patients.keys() == two_patients.keys() == {ward.patient_id}
+    assert live == two_live and live[ward.patient_id]
+    for pid, p in patients.items():
+        q = two_patients[pid]
+        assert (p.rules, p.state, p.consciousness, p.consciousness_at, p.on_oxygen) == (
+            q.rules, q.state, q.consciousness, q.consciousness_at, q.on_oxygen)
