@@ -14,6 +14,10 @@ Phases (own PostgreSQL and Mosquitto, started here; nothing else is touched):
     most --window readings unacknowledged, like gateways waiting for their acks.
  3. latency, open loop at --rate readings/s for --latency-seconds: p50 / p99 from publish
     to commit (Ack.committed_at, same host clock) and from publish to the gateway seeing the Ack.
+After phases 2 and 3, ingest's own histograms (scraped from its metrics port) split
+publish->commit into its parts: waiting in ingest (queues, decoding, the batching delay),
+writing the batch, COMMIT, readings per transaction, and garbage-collector pauses.
+`--batch 2` gives the shape of real virtual-ward gateways (one or two readings a message).
 Zero loss is checked after each phase: ids acknowledged == ids published == rows stored.
 Payloads are generated before timing starts, so the publisher costs little CPU during it.
 """
@@ -26,11 +30,13 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +48,7 @@ sys.path.insert(0, str(REPO))
 import paho.mqtt.client as mqtt  # noqa: E402
 import psycopg  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
@@ -369,6 +376,71 @@ def pg_pids(pg: PostgresServer) -> list[int]:
     return pids
 
 
+class IngestProbe:
+    """Reads ingest's own Prometheus histograms, to split publish->commit into its parts."""
+
+    NAMES = ("vigil_ingest_wait_seconds", "vigil_ingest_batch_seconds",
+             "vigil_ingest_commit_seconds", "vigil_ingest_flush_readings",
+             "vigil_ingest_gc_seconds")
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.start = self.read()
+
+    def read(self) -> dict[str, dict[float, float]]:
+        """Cumulative bucket counts per histogram (all label sets summed), +Inf included,
+        and the sum under the key -1."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        found: dict[str, dict[float, float]] = {name: {} for name in self.NAMES}
+        for family in text_string_to_metric_families(text):
+            if family.name not in found:
+                continue
+            for sample in family.samples:
+                name = family.name
+                if "generation" in sample.labels:  # GC pauses: one histogram per generation
+                    name = f"{name}:{sample.labels['generation']}"
+                buckets = found.setdefault(name, {})
+                if sample.name.endswith("_bucket"):
+                    le = float(sample.labels["le"])
+                    buckets[le] = buckets.get(le, 0.0) + sample.value
+                elif sample.name.endswith("_sum"):
+                    buckets[-1] = buckets.get(-1, 0.0) + sample.value
+        return found
+
+    def report(self, indent: str = "  ") -> None:
+        now = self.read()
+        parts = []
+        for name, label, scale, unit in (
+            ("vigil_ingest_wait_seconds", "waiting in ingest (oldest message of a batch)",
+             1000, "ms"),
+            ("vigil_ingest_batch_seconds", "writing a batch", 1000, "ms"),
+            ("vigil_ingest_commit_seconds", "  of which COMMIT", 1000, "ms"),
+            ("vigil_ingest_flush_readings", "readings per transaction", 1, ""),
+            *((f"vigil_ingest_gc_seconds:{g}", f"GC pauses, generation {g}", 1000, "ms")
+              for g in range(3)),
+        ):
+            diff = {le: now.get(name, {}).get(le, 0.0) - self.start.get(name, {}).get(le, 0.0)
+                    for le in now.get(name, {})}
+            total = diff.get(float("inf"), 0.0)
+            if not total:
+                continue
+            bounds = sorted(le for le in diff if le >= 0)
+            p99 = next(le for le in bounds if diff[le] >= 0.99 * total)
+            mean = diff.get(-1, 0.0) / total
+            parts.append(f"{indent}  {label:<48} n {total:>7,.0f}  mean {mean * scale:8.1f}"
+                         f"{unit:<2}  p99 <= {p99 * scale:g}{unit}")
+        print(f"{indent}ingest's own histograms for this phase:")
+        print("\n".join(parts))
+        self.start = now
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60, help="full-path phase length")
@@ -436,6 +508,7 @@ def main() -> int:
                   f"python {c.python_us:.1f} us, postgres {c.postgres_us:.1f} us)")
 
         # phase 2
+        metrics_port = free_port()
         for worker in range(args.ingest_workers):
             log = open(work / f"ingest-{worker}.log", "wb")  # noqa: SIM115 - the child's
             ingests.append(subprocess.Popen(
@@ -445,6 +518,7 @@ def main() -> int:
                  "--batch-readings", str(args.batch_readings), "--batch-delay-ms",
                  str(args.batch_delay_ms),
                  *([] if args.alerting else ["--no-alerting", "--sweep-interval-s", "0"]),
+                 *(["--metrics-port", str(metrics_port)] if worker == 0 else []),
                  *args.ingest_arg], cwd=REPO, stdout=log, stderr=log))
         deadline = time.monotonic() + 30
         for worker, process in enumerate(ingests):
@@ -464,6 +538,7 @@ def main() -> int:
                  "raw" if args.profile.suffix == ".txt" else "flamegraph"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         gateways.commit_latency.clear()
+        probe = IngestProbe(metrics_port)
         cpu = CpuMeter({"ingest": [p.pid for p in ingests], "postgres": pg_pids(pg),
                         "mosquitto": [broker.process.pid] if broker.process else [],
                         "publisher": [os.getpid()]})
@@ -492,6 +567,7 @@ def main() -> int:
         # From CPU cost alone, on otherwise idle cores: the ceiling is its slower side (client
         # formatting and server run in parallel); the full path is bound by its single-threaded
         # ingest process per worker, or by all CPU it needs spread over the cores.
+        probe.report()
         cores = os.cpu_count() or 1
         per_reading = {k: v / len(phase) * 1e6 for k, v in used.items()}
         idle_ceiling = 1e6 / max(one.python_us, one.postgres_us)
@@ -501,6 +577,7 @@ def main() -> int:
               f" full path {idle_full:,.0f} readings/s = {idle_full / idle_ceiling:.1%}")
 
         # phase 3
+        probe.start = probe.read()  # the drain after phase 2 belongs to no phase
         gateways.commit_latency.clear()
         gateways.ack_latency.clear()
         before = set(gateways.sent)
@@ -514,6 +591,7 @@ def main() -> int:
             print(f"  {name:<24} p50 {percentile(values, 0.5) * 1000:6.1f} ms   p99 "
                   f"{percentile(values, 0.99) * 1000:6.1f} ms   max "
                   f"{max(values, default=float('nan')) * 1000:6.1f} ms")
+        probe.report()
         rows_stored, distinct = count(pg.url)
         ok = gateways.sent == gateways.acked and rows_stored == distinct == len(gateways.sent)
         print(f"zero-loss check: {len(gateways.sent):,} published, {len(gateways.acked):,} "

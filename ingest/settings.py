@@ -87,6 +87,10 @@ class IngestSettings(BaseSettings):
     # Flush when this many readings are waiting, or the oldest has waited this long.
     batch_readings: int = Field(5000, ge=1)
     batch_delay_ms: int = Field(50, ge=1)
+    # Flush sooner, once the oldest has waited this long, when nothing more is waiting to be
+    # decoded or written (group commit: an idle writer gains nothing by waiting, and under
+    # load the queue never empties so batches still fill). None = always wait batch_delay_ms.
+    batch_min_delay_ms: int | None = Field(None, ge=0)
     max_future_s: float = Field(600.0, gt=0)
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +20,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ingest.reasons import RejectReason
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_FLUSH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 3000, 4000, 5000, 10000)
+_GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 _LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400)
 
 
@@ -51,9 +56,42 @@ class IngestMetrics:
         self.write_errors = Counter("vigil_ingest_write_errors",
                                     "Failed write attempts not caused by the database "
                                     "(retried)", registry=r)
+        # Where publish-to-commit latency goes: a message waits in ingest (queues, decoding,
+        # the batching delay) for `wait`, then its batch is written in `batch_seconds`.
+        self.wait_seconds = Histogram("vigil_ingest_wait_seconds",
+                                      "Receipt of a batch's oldest message to the start of "
+                                      "its write", buckets=_LATENCY_BUCKETS, registry=r)
+        self.flush_readings = Histogram("vigil_ingest_flush_readings",
+                                        "Readings per write transaction",
+                                        buckets=_FLUSH_BUCKETS, registry=r)
+        self.gc_seconds = Histogram("vigil_ingest_gc_seconds",
+                                    "Garbage collector pauses (all threads stop)",
+                                    ["generation"], buckets=_GC_BUCKETS, registry=r)
         self.pending = Gauge("vigil_ingest_pending_messages",
                              "Messages received and not yet acknowledged", registry=r)
         self.connected = Gauge("vigil_ingest_broker_connected", "1 while connected", registry=r)
+
+
+class GcTimer:
+    """Times the garbage collector's pauses into a histogram (a gc.callbacks pair)."""
+
+    def __init__(self, metrics: IngestMetrics) -> None:
+        self._histogram = metrics.gc_seconds
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self._histogram.labels(str(info["generation"])).observe(
+                time.perf_counter() - self._started)
+
+    def install(self) -> None:
+        gc.callbacks.append(self)
+
+    def remove(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self)
 
 
 class HealthServer:

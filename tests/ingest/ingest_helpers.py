@@ -164,9 +164,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0,
 @contextlib.contextmanager
 def running_consumer(database_url: str, broker_url: str, hook: InsertHook | None = None,
                      **overrides: object) -> Iterator[Consumer]:
+    overrides.setdefault("batch_delay_ms", 20)
     settings = load_settings(None, database_url=database_url, mqtt_url=broker_url,
-                             client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
-                             batch_delay_ms=20, **overrides)
+                             client_id=f"ingest-test-{uuid.uuid4().hex[:8]}", **overrides)
     consumer = Consumer(settings, hook=hook)
     consumer.start()
     assert consumer.wait_connected(10)

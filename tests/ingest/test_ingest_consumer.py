@@ -137,6 +137,21 @@ def test_forged_payload_for_another_patient_is_rejected(
         "enrolled_to_other_patient", "payload_gateway_mismatch"}
 
 
+def test_a_caught_up_writer_flushes_without_waiting_out_the_batch_delay(
+    fleet: Fleet, mqtt_broker: MosquittoBroker, gateway_client: GatewayClient
+) -> None:
+    gw = fleet.gateways[0]
+    readings = [make_reading(fleet.devices_of(gw)[0], value=90 + i) for i in range(3)]
+    # A batch delay longer than wait_acked's timeout: only the early flush can store these.
+    with running_consumer(fleet.url, mqtt_broker.url, batch_delay_ms=3_600_000,
+                          batch_min_delay_ms=0):
+        gateway_client.send(gw, readings[:1])
+        gateway_client.wait_acked({readings[0].id})
+        gateway_client.send(gw, readings[1:])
+        gateway_client.wait_acked({r.id for r in readings})
+    assert Counter(stored_ids(fleet.url)) == Counter(r.id for r in readings)
+
+
 def test_status_events_metrics_and_health(
     fleet: Fleet, own_broker: MosquittoBroker
 ) -> None:
@@ -166,6 +181,9 @@ def test_status_events_metrics_and_health(
         assert "vigil_ingest_readings_accepted_total 1.0" in metrics
         assert 'vigil_ingest_dead_letters_total{reason="oversized"} 0.0' in metrics
         assert "vigil_ingest_commit_seconds_bucket" in metrics
+        # The parts of publish-to-commit latency: waiting in ingest, and readings per write.
+        assert "vigil_ingest_wait_seconds_count 1.0" in metrics
+        assert 'vigil_ingest_flush_readings_bucket{le="1.0"} 1.0' in metrics
         assert health["healthy"] is True and health["broker_connected"] is True
     finally:
         client.close()

@@ -62,3 +62,11 @@ def test_bad_mqtt_url_in_environment_is_a_clear_error(monkeypatch: pytest.Monkey
     monkeypatch.setenv("VIGIL_MQTT_URL", "amqp://h")
     with pytest.raises(ValueError, match="mqtt://"):
         load_settings(None)
+
+
+def test_early_flush_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(None).batch_min_delay_ms is None
+    monkeypatch.setenv("VIGIL_BATCH_MIN_DELAY_MS", "5")
+    assert load_settings(None).batch_min_delay_ms == 5
+    with pytest.raises(ValueError):
+        load_settings(None, batch_min_delay_ms=-1)
