@@ -89,10 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--credentials", type=Path,
                    help="gateway_id:password file (read; written by --provision)")
     p.add_argument("--batch-size", type=int, help="readings per message at most (50)")
-    p.add_argument("--flush-interval", type=_seconds, help="send buffered readings after (0.05s)")
+    p.add_argument("--flush-interval", type=_seconds,
+                   help="send buffered readings after (0.5s, the edge agent's linger)")
     p.add_argument("--heartbeat", type=_seconds, help="status heartbeat interval (60s)")
-    p.add_argument("--ack-timeout", type=_seconds, help="resend when unacked after (10s)")
-    p.add_argument("--resend-max", type=_seconds, help="longest resend backoff (60s)")
+    p.add_argument("--ack-timeout", type=_seconds,
+                   help="resend when unacked after half to all of this, jittered, doubling (10s)")
+    p.add_argument("--resend-max", type=_seconds,
+                   help="longest resend backoff (600s, as the edge agent)")
     p.add_argument("--connect-timeout", type=_seconds,
                    help="fail when the broker connections are not up by then (30s)")
     p.add_argument("--database-url", default=os.environ.get("VIGIL_DATABASE_URL"),

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from simulators.fleet.pacing import SimClock
-from simulators.fleet.readings import make_reading
+from simulators.fleet.readings import WireReading, make_reading
 from simulators.fleet.roster import DeviceEntry
 from simulators.fleet.values import Sampler
 from simulators.physiology.faults import ClockDrift
 from simulators.physiology.noise import hash64, uniform
 from simulators.physiology.scenario import DEVICE_METRICS, DeviceKind
-from vigil.messages import Origin, Reading
+from vigil.messages import Origin
 from vigil.metrics import Metric
 from vigil.quality import QualityFlag
 
@@ -68,7 +68,7 @@ class DeviceState:
 
 @dataclass(frozen=True, slots=True)
 class Measured:
-    readings: list[Reading]
+    readings: list[WireReading]
     malformed: bytes | None = None  # a notification that would not decode
 
 
@@ -99,7 +99,8 @@ def _records(state: DeviceState, at: datetime, offset_s: float) -> list[Record]:
     return records
 
 
-def to_reading(device_id: str, record: Record, received_at: datetime, origin: Origin) -> Reading:
+def to_reading(device_id: str, record: Record, received_at: datetime,
+               origin: Origin) -> WireReading:
     return make_reading(
         device_id=device_id, metric=record.metric, value=record.value,
         measured_at=record.measured_at, received_at=received_at,
@@ -133,7 +134,7 @@ def measure(state: DeviceState, offset_s: float, clock: SimClock, powered: bool)
     ])
 
 
-def release_memory(state: DeviceState, received_at: datetime) -> list[Reading]:
+def release_memory(state: DeviceState, received_at: datetime) -> list[WireReading]:
     """Records kept on the device, fetched by the gateway once it can reach the device."""
     kept, state.memory = state.memory, []
     return [to_reading(state.entry.id, r, received_at, Origin.STORED) for r in kept]

@@ -8,10 +8,11 @@ reading batches split within the payload limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from simulators.fleet.devices import DeviceState
 from simulators.fleet.outbox import GatewayOutbox
+from simulators.fleet.readings import WireReading, encode_batch
 from simulators.fleet.roster import GatewayEntry
 from vigil.messages import (
     MAX_READINGS_PER_BATCH,
@@ -21,8 +22,6 @@ from vigil.messages import (
     GatewayStatus,
     Origin,
     PayloadTooLarge,
-    Reading,
-    ReadingBatch,
     batch_readings,
     encode,
 )
@@ -79,7 +78,7 @@ class GatewayRuntime:
         ))
 
 
-def encode_batches(gateway_id: str, readings: list[Reading], sent_at: datetime,
+def encode_batches(gateway_id: str, readings: list[WireReading], sent_at: datetime,
                    batch_size: int) -> list[tuple[bytes, int]]:
     """(payload, readings in it): at most `batch_size` readings each, in order, every payload
     within the contract's size limit."""
@@ -88,25 +87,17 @@ def encode_batches(gateway_id: str, readings: list[Reading], sent_at: datetime,
     for start in range(0, len(readings), batch_size):
         chunk = readings[start:start + batch_size]
         try:
-            # Not re-validated: validating the batch re-runs every reading's id check, which
-            # was the largest cost of the generator. Its parts are already valid (roster ids,
-            # contract-equal readings, 1..MAX_READINGS_PER_BATCH of them); encode() still
-            # enforces the size limit.
-            batch = ReadingBatch.model_construct(
-                gateway_id=gateway_id, sent_at=sent_at, readings=chunk)
-            payloads.append((encode(batch), len(chunk)))
+            payloads.append((encode_batch(gateway_id, chunk, sent_at), len(chunk)))
         except PayloadTooLarge:
             # Rare (very long quality lists): let the contract split by measured size.
-            payloads += [(encode(b), len(b.readings))
-                         for b in batch_readings(gateway_id, chunk, sent_at)]
+            payloads += [(encode(b), len(b.readings)) for b in batch_readings(
+                gateway_id, [r.to_reading() for r in chunk], sent_at)]
     return payloads
 
 
-def mark_late(readings: list[Reading], now: datetime, late_after_s: float) -> list[Reading]:
+def mark_late(readings: list[WireReading], now: datetime,
+              late_after_s: float) -> list[WireReading]:
     """Live readings leaving long after they reached the gateway are backfill (edge.outbox)."""
-    return [
-        r.model_copy(update={"origin": Origin.LATE})
-        if r.origin is Origin.LIVE and (now - r.received_at).total_seconds() > late_after_s
-        else r
-        for r in readings
-    ]
+    cutoff = now - timedelta(seconds=late_after_s)
+    return [r.as_late() if r.origin is Origin.LIVE and r.received_at < cutoff else r
+            for r in readings]

@@ -108,6 +108,11 @@ class FleetReport(BaseModel):
     generated_per_s: float
     acked_per_s: float
     latency: Latency
+    # The fleet process's own CPU seconds while generating and draining (not its start-up,
+    # enrolment or database check): what the load generator costs the machine it loads.
+    cpu_s: float | None = None
+    # Unix time when generation began (then generating_s + draining_s of traffic).
+    started_unix: float | None = None
     database: DatabaseCheck | None = None
     alerts: AlertCheck | None = None
 
@@ -142,6 +147,9 @@ class FleetReport(BaseModel):
             ("latency", f"p50 {ms(lat.p50_ms)}, p90 {ms(lat.p90_ms)}, p99 {ms(lat.p99_ms)}, "
                         f"max {ms(lat.max_ms)}"),
             ("status / events", f"{self.statuses_published} / {self.events_published}"),
+            ("generator CPU", "-" if self.cpu_s is None else
+             f"{self.cpu_s:.2f} s ({self.cpu_s / max(1, self.readings_generated) * 1e6:.1f} us "
+             "a reading)"),
             ("reconnects", str(self.reconnects)),
         ]
         for reason, count in sorted(self.rejected_reasons.items()):

@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import queue
 import selectors
+import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -123,8 +124,10 @@ class Link:
         client.on_publish = self._on_publish
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_register_write
-        client.on_socket_unregister_write = self._on_unregister_write
+        # No register/unregister-write callbacks: without them paho writes a publish at once
+        # (inline, one send) instead of asking the selector to wake for writability -- two
+        # epoll_ctl calls per burst, measured at ~5 % of the generator. Whatever a full
+        # socket leaves queued, Network.poll sees through want_write() and writes when ready.
         self.client = client
 
     # --- lifecycle (engine thread) -----------------------------------------------------------
@@ -148,6 +151,7 @@ class Link:
         except (OSError, ssl.SSLError):
             self.retry_at = now + self.retry_delay
             self.retry_delay = min(RECONNECT_MAX_S, self.retry_delay * 2)
+        self._touched()
 
     @property
     def in_flight(self) -> int:
@@ -162,6 +166,7 @@ class Link:
         if not self.can_publish():
             return False
         info = self.client.publish(topic_name, payload, qos=1, retain=retain)
+        self._touched()
         # NO_CONN: the connection dropped just now; paho keeps the message and sends it on
         # reconnect, so it counts as handed over.
         if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
@@ -179,6 +184,7 @@ class Link:
         self.retry_at = None
         self.connected = False
         self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
+        self._touched()
 
     def resume(self) -> None:
         if not self.wanted:
@@ -192,6 +198,11 @@ class Link:
         self.connected = False
         if self.client.socket() is not None:
             self.client.disconnect()
+            self._touched()
+
+    def _touched(self) -> None:
+        if self.network is not None:
+            self.network.touched(self)
 
     # --- paho callbacks (inside Network.poll): post a note ------------------------------------
 
@@ -242,14 +253,6 @@ class Link:
         if self.network is not None:
             self.network.unwatch(sock)
 
-    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
-        if self.network is not None:
-            self.network.want_write(self, sock, True)
-
-    def _on_unregister_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
-        if self.network is not None:
-            self.network.want_write(self, sock, False)
-
 
 class Network:
     """Every link's socket in one selector, served from the caller's thread."""
@@ -259,20 +262,50 @@ class Network:
         self.selector = selectors.DefaultSelector()
         self.tls = any(link.endpoint.tls for link in self.links)
         self._next_misc = 0.0
+        self._writing: set[Any] = set()  # sockets registered for EVENT_WRITE
+        self._touched: set[Link] = set()
         for link in self.links:
             link.network = self
 
     def watch(self, link: Link, sock: Any) -> None:
         self.selector.register(sock, selectors.EVENT_READ, link)
+        self._writing.discard(sock)
+        # No Nagle: corking does the coalescing, and an uncork must transmit at once rather
+        # than wait for the peer's ACK of the previous segment.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _cork(sock, True)
 
     def unwatch(self, sock: Any) -> None:
+        self._writing.discard(sock)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(sock)
 
-    def want_write(self, link: Link, sock: Any, wanted: bool) -> None:
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.modify(sock, events, link)
+    def touched(self, link: Link) -> None:
+        """`link` queued something: check at the next poll whether it is still unsent."""
+        self._touched.add(link)
+
+    def _settle(self, links: Iterable[Link]) -> None:
+        """Put on the wire what these links wrote since the last time (uncorking), and wake
+        for writability only for sockets with bytes paho could not send at once (a full socket
+        buffer, or packets queued from inside a callback). Only links that wrote or were
+        served since the last check are looked at: thousands of per-gateway links are not
+        scanned every tick."""
+        for link in links:
+            sock = link.client.socket()
+            if sock is None:
+                continue
+            _cork(sock, False)  # transmits what the cork held
+            _cork(sock, True)
+            wanted = link.client.want_write()
+            if wanted != (sock in self._writing):
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.modify(sock, events, link)
+                    if wanted:
+                        self._writing.add(sock)
+                    else:
+                        self._writing.discard(sock)
 
     def poll(self, timeout: float) -> None:
         """Wait up to `timeout` for traffic and serve it; reconnect links that are due."""
@@ -281,8 +314,12 @@ class Network:
         if not self.selector.get_map():
             time.sleep(timeout)
         else:
+            touched, self._touched = self._touched, set()
+            self._settle(touched)
+            served: set[Link] = set()
             for key, mask in self.selector.select(timeout):
                 link: Link = key.data
+                served.add(link)
                 if mask & selectors.EVENT_READ:
                     link.client.loop_read()
                 if mask & selectors.EVENT_WRITE and link.client.socket() is not None:
@@ -293,12 +330,15 @@ class Network:
                     sock = link.client.socket()
                     if sock is not None and getattr(sock, "pending", lambda: 0)() > 0:
                         link.client.loop_read()
+                        served.add(link)
+            self._settle(served)  # the PUBACKs for what was just read
         now = time.monotonic()
         if now >= self._next_misc:
             self._next_misc = now + KEEPALIVE_CHECK_S
             for link in self.links:
                 if link.client.socket() is not None:
                     link.client.loop_misc()  # keepalive pings; drops a dead connection
+                    self._touched.add(link)
 
     def _reconnect_due(self, now: float) -> None:
         budget = CONNECTS_PER_POLL
@@ -322,6 +362,21 @@ class Network:
                 self.unwatch(sock)
                 sock.close()
         self.selector.close()
+
+
+def _cork(sock: Any, on: bool) -> None:
+    """TCP_CORK (Linux): hold small writes until uncorked, so that a tick's publishes and
+    PUBACKs leave as a few full segments instead of one each. Measured here (cProfile,
+    1,000 readings/s in 2-reading messages): a loopback send() cost ~90 us of the sender's CPU
+    -- the receiving side's network processing runs in the sender's context -- and paho sends
+    every packet on its own, so sends were the generator's largest cost. Elsewhere a no-op."""
+    if _TCP_CORK is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1 if on else 0)
+
+
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
 
 
 def ack_filter(gateway_id: str) -> str:

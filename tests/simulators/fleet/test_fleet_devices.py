@@ -41,8 +41,10 @@ def device(kind: DeviceKind, period: float = 60.0, model: ValueModel = ValueMode
 @pytest.mark.parametrize("model", list(ValueModel))
 @pytest.mark.parametrize("kind", list(DeviceKind))
 def test_a_measurement_is_valid_contract_readings(kind: DeviceKind, model: ValueModel) -> None:
-    readings = measure(device(kind, model=model), 120.0, CLOCK, powered=True).readings
+    wire = measure(device(kind, model=model), 120.0, CLOCK, powered=True).readings
+    readings = [r.to_reading() for r in wire]  # validates, deterministic id included
     assert [r.metric for r in readings] == list(DEVICE_METRICS[kind])
+    assert [r.id for r in readings] == [w.id for w in wire]
     for reading in readings:
         assert Reading.model_validate(reading.model_dump()) == reading
         assert CATALOGUE[reading.metric].is_plausible(reading.value)
@@ -50,12 +52,13 @@ def test_a_measurement_is_valid_contract_readings(kind: DeviceKind, model: Value
 
 
 def test_streams_have_no_device_clock_spot_checks_do() -> None:
-    stream = measure(device(DeviceKind.PULSE_OXIMETER, 1.0), 3.5, CLOCK, True).readings[0]
+    oximeter = device(DeviceKind.PULSE_OXIMETER, 1.0)
+    stream = measure(oximeter, 3.5, CLOCK, True).readings[0].to_reading()
     assert (stream.device_time, stream.sequence) == (None, None)
     assert stream.measured_at == ORIGIN + timedelta(seconds=3.5)
     meter = device(DeviceKind.GLUCOSE_METER, utc_offset=timedelta(hours=1))
-    first = measure(meter, 10.4, CLOCK, True).readings[0]
-    second = measure(meter, 70.0, CLOCK, True).readings[0]
+    first = measure(meter, 10.4, CLOCK, True).readings[0].to_reading()
+    second = measure(meter, 70.0, CLOCK, True).readings[0].to_reading()
     # Whole seconds, local wall time, numbered records.
     assert first.device_time == datetime(2026, 2, 1, 9, 0, 10)
     assert (first.sequence, second.sequence) == (1, 2)
@@ -94,7 +97,7 @@ def test_a_wrong_device_clock_shows_in_device_time_not_measured_at() -> None:
     thermometer = device(DeviceKind.THERMOMETER)
     thermometer.clock = ClockDrift(device="P1-THERMOMETER", start=timedelta(0),
                                    initial_offset=timedelta(minutes=7))
-    reading = measure(thermometer, 60.0, CLOCK, True).readings[0]
+    reading = measure(thermometer, 60.0, CLOCK, True).readings[0].to_reading()
     assert reading.measured_at == ORIGIN + timedelta(seconds=60)
     assert reading.device_time == datetime(2026, 2, 1, 8, 8, 0)
     assert QualityFlag.CLOCK_CORRECTED in reading.quality

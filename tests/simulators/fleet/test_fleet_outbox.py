@@ -10,23 +10,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulators.fleet.outbox import GatewayOutbox
-from vigil.messages import Reading
+from simulators.fleet.readings import WireReading, make_reading
 from vigil.metrics import Metric
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def readings(n: int) -> list[Reading]:
-    return [Reading.create(device_id="DEV-1", metric=Metric.SPO2, value=97.0,
-                           measured_at=T0 + timedelta(seconds=i),
-                           received_at=T0 + timedelta(seconds=i)) for i in range(n)]
+def readings(n: int) -> list[WireReading]:
+    return [make_reading(device_id="DEV-1", metric=Metric.SPO2, value=97.0,
+                         measured_at=T0 + timedelta(seconds=i),
+                         received_at=T0 + timedelta(seconds=i)) for i in range(n)]
 
 
 def outbox(timeout: float = 10.0, maximum: float = 60.0) -> GatewayOutbox:
     return GatewayOutbox(timeout, maximum, random.Random(1))
 
 
-def sent(box: GatewayOutbox, items: list[Reading], now: float) -> None:
+def sent(box: GatewayOutbox, items: list[WireReading], now: float) -> None:
     for item in items:
         box.add(item, now)
     box.mark_sent(box.take_unsent(), now)
@@ -70,13 +70,25 @@ def test_flush_by_size_or_time(count: int, age: float, flush: bool) -> None:
     assert box.should_flush(10.0 + age, batch_size=50, flush_interval_s=0.05) is flush
 
 
-def test_nothing_is_resent_before_the_ack_timeout() -> None:
-    box, items = outbox(timeout=10.0), readings(2)
+@given(st.integers(min_value=0, max_value=2**32))
+def test_first_resend_comes_after_half_to_all_of_the_ack_timeout(seed: int) -> None:
+    # The edge agent's schedule: the first resend is jittered too (edge.outbox mark_sent).
+    box, items = GatewayOutbox(10.0, 600.0, random.Random(seed)), readings(2)
     sent(box, items, now=0.0)
-    assert box.due_for_resend(9.99) == []
+    assert box.due_for_resend(4.99) == []
     assert [r.id for r in box.due_for_resend(10.0)] == [r.id for r in items]
     # Just resent: not due again until the backed-off timer runs out.
     assert box.due_for_resend(10.1) == []
+
+
+def test_first_resends_of_many_gateways_are_spread_out() -> None:
+    dues = set()
+    rng = random.Random(7)
+    for _ in range(50):
+        box = GatewayOutbox(10.0, 600.0, rng)
+        sent(box, readings(1), now=0.0)
+        dues.add(box.earliest_due)
+    assert len(dues) == 50 and min(dues) >= 5.0 and max(dues) <= 10.0
 
 
 @given(st.integers(min_value=1, max_value=12), st.integers(min_value=0, max_value=2**32))
@@ -84,7 +96,7 @@ def test_resend_waits_back_off_with_equal_jitter(attempts: int, seed: int) -> No
     box = GatewayOutbox(10.0, 60.0, random.Random(seed))
     items = readings(1)
     sent(box, items, now=0.0)
-    now = 10.0
+    now = box.earliest_due
     for attempt in range(2, attempts + 2):
         assert box.due_for_resend(now)
         wait = box.inflight[items[0].id].next_due - now
@@ -98,3 +110,27 @@ def test_reconnect_makes_everything_due_now() -> None:
     sent(box, items, now=0.0)
     box.resend_all_soon(1.0)
     assert len(box.due_for_resend(1.0)) == 3
+
+
+@given(st.lists(st.tuples(st.sampled_from(["send", "ack", "tick", "reconnect"]),
+                          st.integers(min_value=0, max_value=7)), max_size=60),
+       st.integers(min_value=0, max_value=2**32))
+def test_resend_timers_find_exactly_what_is_due(steps: list[tuple[str, int]], seed: int) -> None:
+    """The timer heap against a scan of everything in flight: the same readings come due."""
+    box = GatewayOutbox(10.0, 600.0, random.Random(seed))
+    items = readings(8)
+    now = 0.0
+    for action, k in steps:
+        now += 1.5
+        if action == "send":
+            box.add(items[k], now)
+            box.mark_sent(box.take_unsent(), now)
+        elif action == "ack":
+            box.ack([items[k].id], {}, now)
+        elif action == "reconnect":
+            box.resend_all_soon(now)
+        else:
+            now += 4.0 * k
+        expected = {i for i, p in box.inflight.items() if p.next_due <= now}
+        assert {r.id for r in box.due_for_resend(now)} == expected
+        assert all(p.next_due > now for p in box.inflight.values())
