@@ -29,6 +29,8 @@ from vigil.messages import Ack, DeviceEventKind, DeviceState, GatewayState, Gate
 log = logging.getLogger("edge.agent")
 
 HEALTH_INTERVAL_S = 5.0
+# Acknowledged items are deleted with the next outbox write, or after this long at the latest.
+ACK_FLUSH_S = 5.0
 EXPIRY_INTERVAL_S = 60.0
 
 
@@ -56,12 +58,13 @@ class Agent:
         self.settings = settings
         self.gateway_id = settings.gateway_id
         ob = settings.outbox
+        self.counters = Counters()
         self.outbox = Outbox(ob.path, settings.gateway_id, OutboxLimits(
             max_items=ob.max_items, max_bytes=ob.max_bytes, max_age_s=ob.max_age_s,
-            resend_initial_s=ob.resend_initial_s, resend_max_s=ob.resend_max_s))
+            resend_initial_s=ob.resend_initial_s, resend_max_s=ob.resend_max_s),
+            on_acked=self._count_acked)
         self.radio = load_radio(settings.ble_backend, settings.ble_backend_options)
         self.finder = Finder(self.radio)
-        self.counters = Counters()
         self.uplink = Uplink(settings, on_ack=self._ack_from_thread,
                              on_connected=self._connected_from_thread,
                              software_version=__version__)
@@ -77,6 +80,7 @@ class Agent:
             for device in settings.devices
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ack_flush: asyncio.TimerHandle | None = None
         self._closed = False
 
     # --- running --------------------------------------------------------------------------
@@ -167,10 +171,21 @@ class Agent:
             log.warning("ingest rejected a reading", extra={"id": rejected.id,
                                                             "reason": rejected.reason})
         ids = [*ack.stored, *(r.id for r in ack.rejected)]
-        removed = self.outbox.acknowledge(ids)
+        # Deleted with the outbox's next write (a reading, a send round), not a commit each;
+        # the timer bounds the wait when nothing else is written.
+        self.outbox.acknowledge_later(ids)
+        if self._ack_flush is None and self._loop is not None:
+            self._ack_flush = self._loop.call_later(ACK_FLUSH_S, self._flush_acks)
         self.sender.acknowledged(ids)
-        self.counters.acked += removed
         self.counters.rejected += len(ack.rejected)
+
+    def _flush_acks(self) -> None:
+        self._ack_flush = None
+        if not self._closed:
+            self.outbox.flush_acks()
+
+    def _count_acked(self, removed: int) -> None:
+        self.counters.acked += removed
 
     def _uplink_up(self) -> None:
         if self._closed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -198,6 +199,12 @@ def _run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await agent.run(stop)
 
+    # What start-up built (modules, classes, pydantic schemas: ~45,000 objects) lives as long
+    # as the process: moved out of the collector's sight, so the collections that steady-state
+    # garbage triggers never traverse it again (an older-generation pass over it measured
+    # 2-3 ms, against ~2 ms of work per reading at 1 Hz).
+    gc.collect()
+    gc.freeze()
     return asyncio.run(main_loop())
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # id, rank, channel, device_id, created_at, payload, next_attempt_at
 _Row = tuple[str, int, str, str | None, float, bytes, float]
 _BOUNDED = f"rank < {int(ItemClass.REPORT)}"
+_DELETE_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +118,17 @@ class Outbox:
         gateway_id: str,
         limits: OutboxLimits | None = None,
         rng: random.Random | None = None,
+        on_acked: Callable[[int], object] | None = None,
     ) -> None:
         self.path = path
         self.gateway_id = gateway_id
         self.limits = limits or OutboxLimits()
         self._rng = rng or random.Random()
+        # Ids acknowledged but not yet deleted (see acknowledge_later), and who is told how
+        # many items acknowledgements removed once that is committed.
+        self._acked: set[str] = set()
+        self._on_acked = on_acked
+        self._removed_by_acks = 0  # by the last transaction's acknowledgements
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
@@ -144,6 +151,7 @@ class Outbox:
             raise OutboxError(f"outbox {self.path} has schema {row[0]}, expected {SCHEMA_VERSION}")
 
     def close(self) -> None:
+        self.flush_acks()
         self._db.close()
 
     # --- adding -----------------------------------------------------------------------------
@@ -248,15 +256,20 @@ class Outbox:
 
     def _delete(self, ids: Iterable[str]) -> int:
         removed = 0
-        for item_id in ids:
-            row = self._db.execute(
-                "DELETE FROM items WHERE id = ? RETURNING rank, LENGTH(payload)", (item_id,)
-            ).fetchone()
-            if row is not None:
-                removed += 1
-                if row[0] != ItemClass.REPORT:
+        pending = list(ids)
+        # One statement per chunk rather than per id (acks arrive a few ids at a time, several
+        # acks per commit); chunks stay far below SQLite's bound on statement parameters.
+        for start in range(0, len(pending), _DELETE_CHUNK):
+            chunk = pending[start:start + _DELETE_CHUNK]
+            rows = self._db.execute(
+                f"DELETE FROM items WHERE id IN ({','.join('?' * len(chunk))}) "
+                "RETURNING rank, LENGTH(payload)", chunk
+            ).fetchall()
+            removed += len(rows)
+            for rank, size in rows:
+                if rank != ItemClass.REPORT:
                     self._count -= 1
-                    self._bytes -= int(row[1])
+                    self._bytes -= int(size)
         return removed
 
     def _report(self, victims: list[Candidate], now: float, why: str) -> None:
@@ -286,12 +299,21 @@ class Outbox:
     # --- sending and acknowledgement ----------------------------------------------------------
 
     def due(self, now: float, limit: int = 5000) -> list[Pending]:
-        rows = self._db.execute(
+        rows = self._query_due(now, limit)
+        if self._acked and any(r[0] in self._acked for r in rows):
+            # An acknowledged item came due before its deletion was applied: apply it now
+            # rather than resend what ingest already has (rare: acks are applied within a
+            # commit or two, resends come seconds later).
+            self.flush_acks()
+            rows = self._query_due(now, limit)
+        return [Pending(r[0], Channel(r[1]), bytes(r[2]), r[3]) for r in rows]
+
+    def _query_due(self, now: float, limit: int) -> list[tuple[str, str, bytes, int]]:
+        return self._db.execute(
             "SELECT id, channel, payload, attempts FROM items WHERE next_attempt_at <= ? "
             "ORDER BY next_attempt_at, created_at LIMIT ?",
             (now, limit),
         ).fetchall()
-        return [Pending(r[0], Channel(r[1]), bytes(r[2]), r[3]) for r in rows]
 
     def mark_sent(self, items: Iterable[Pending], now: float) -> None:
         """Schedule the next resend of items just published, unless acknowledged first."""
@@ -309,10 +331,27 @@ class Outbox:
             )
 
     def acknowledge(self, ids: Iterable[str]) -> int:
-        """Remove acknowledged items; unknown ids (already removed, or never here) are
-        ignored. Returns how many were removed."""
+        """Remove acknowledged items now; unknown ids (already removed, or never here) are
+        ignored. Returns how many were removed (with any acknowledged earlier and not yet
+        applied)."""
+        self._acked.update(ids)
+        return self.flush_acks()
+
+    def acknowledge_later(self, ids: Iterable[str]) -> None:
+        """Remove acknowledged items with the next write transaction, whatever it is (a
+        reading's commit, a send round's bookkeeping), instead of a commit of their own: at
+        1 Hz an ack per message was a commit per message. An ack is thus applied late, never
+        early; lost in a power cut, it costs a resend that ingest deduplicates. Until it is
+        applied, `due` never returns the item. `flush_acks` applies them now."""
+        self._acked.update(ids)
+
+    def flush_acks(self) -> int:
+        """Apply acknowledgements not yet applied; returns how many items they removed."""
+        if not self._acked:
+            return 0
         with self._transaction(durable=False):
-            return self._delete(ids)
+            pass  # every write transaction applies them first
+        return self._removed_by_acks
 
     def make_all_due(self, now: float) -> None:
         """After the uplink reconnects: everything unacknowledged may go now, rather than
@@ -327,6 +366,7 @@ class Outbox:
         return None if row[0] is None else float(row[0])
 
     def stats(self) -> OutboxStats:
+        self.flush_acks()  # depth counts what awaits an ack, not what awaits its deletion
         reports, oldest = self._db.execute(
             f"SELECT (SELECT COUNT(*) FROM items WHERE rank = {int(ItemClass.REPORT)}), "
             "(SELECT MIN(created_at) FROM items)"
@@ -362,10 +402,17 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=" + ("FULL" if durable else "NORMAL"))
             self._full_sync = durable
         self._db.execute("BEGIN IMMEDIATE")
+        # Acknowledgements waiting to be applied go first, in the same commit.
+        acked, self._acked = self._acked, set()
         try:
+            removed = self._delete(acked) if acked else 0
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._acked |= acked  # not applied after all: still to do
             self._recount()
             raise
         self._db.execute("COMMIT")
+        self._removed_by_acks = removed
+        if removed and self._on_acked is not None:
+            self._on_acked(removed)

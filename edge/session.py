@@ -28,7 +28,8 @@ from typing import TypeVar
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.exc import BleakGATTProtocolError
+from bleak.backends.service import BleakGATTServiceCollection
+from bleak.exc import BleakError, BleakGATTProtocolError
 
 from edge.clock import ClockPolicy
 from edge.failures import ProfileMismatch
@@ -98,10 +99,31 @@ class SessionContext:
     heard: Callable[[datetime], None]
 
 
+class Characteristics:
+    """A connection's characteristics by their UUID (as bleak reports it), indexed in one pass:
+    bleak's get_characteristic normalises the UUID and scans every characteristic on each call.
+    Same answers: None when absent, BleakError when the UUID is not unique."""
+
+    def __init__(self, services: BleakGATTServiceCollection) -> None:
+        self._by_uuid: dict[str, BleakGATTCharacteristic] = {}
+        self._repeated: set[str] = set()
+        for char in services.characteristics.values():
+            if char.uuid in self._by_uuid:
+                self._repeated.add(char.uuid)
+            self._by_uuid.setdefault(char.uuid, char)
+
+    def get(self, uuid: str) -> BleakGATTCharacteristic | None:
+        if uuid in self._repeated:
+            raise BleakError(f"Multiple Characteristics with this UUID ({uuid}), refer to your "
+                             "desired characteristic by the `handle` attribute instead.")
+        return self._by_uuid.get(uuid)
+
+
 class Session:
     def __init__(self, client: BleakClient, ctx: SessionContext) -> None:
         self.client = client
         self.ctx = ctx
+        self.chars = Characteristics(client.services)
         self.clock = SessionClock(self)
         self._racp_active = False
         # Storage index of the next record of a RACP transfer, for records without their own
@@ -114,9 +136,9 @@ class Session:
     # --- setup ------------------------------------------------------------------------------
 
     async def run(self, disconnected: asyncio.Event) -> None:
-        services = self.client.services
+        chars = self.chars
         spec = PROFILES[self.ctx.profile]
-        present = [m for m in spec.measurements if services.get_characteristic(m.uuid)]
+        present = [(m, c) for m in spec.measurements if (c := chars.get(m.uuid)) is not None]
         if not present:
             raise ProfileMismatch(
                 f"{self.ctx.device_id} offers none of the {spec.profile.value} measurement "
@@ -124,15 +146,15 @@ class Session:
             )
         info = await self._device_information()
         await self._battery()
-        clock_char = services.get_characteristic(CURRENT_TIME)
+        clock_char = chars.get(CURRENT_TIME)
         if clock_char is not None:
             await self.clock.check_and_set(clock_char)
         self.ctx.status.connected = True
         self.ctx.recorder.event(DeviceEventKind.CONNECTED, self.ctx.device_id,
                                 detail=info or None)
-        for measurement in present:
-            await self.client.start_notify(measurement.uuid, self._on_measurement(measurement))
-        racp = services.get_characteristic(RACP)
+        for measurement, char in present:
+            await self.client.start_notify(char, self._on_measurement(measurement))
+        racp = chars.get(RACP)
         if spec.racp and racp is not None:
             await self._fetch_stored(racp)
             if not spec.hold_connection:
@@ -154,7 +176,7 @@ class Session:
             return self.ctx.status.info
         parts = []
         for uuid in DEVICE_INFORMATION_CHARS:
-            char = self.client.services.get_characteristic(uuid)
+            char = self.chars.get(uuid)
             if char is None or "read" not in char.properties:
                 continue
             raw = await self.optional("device information", self.client.read_gatt_char(char))
@@ -164,7 +186,7 @@ class Session:
         return self.ctx.status.info
 
     async def _battery(self) -> None:
-        char = self.client.services.get_characteristic(BATTERY_LEVEL)
+        char = self.chars.get(BATTERY_LEVEL)
         if char is None:
             return
         if "read" in char.properties:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid as uuid_lib
 
@@ -43,19 +44,31 @@ def short_uuid(value: UuidLike) -> int:
             return value
         raise UnsupportedCharacteristic(f"{value:#x} is not a 16-bit UUID")
     if isinstance(value, str):
-        text = value.strip().lower()
-        match = _SHORT.match(text)
-        if match:
-            return int(match.group(1), 16)
-        try:
-            value = uuid_lib.UUID(text)
-        except ValueError:
-            raise UnsupportedCharacteristic(f"{value!r} is not a UUID") from None
+        return _short_of_text(value)
     if isinstance(value, uuid_lib.UUID):
-        if value.int & ~_SHORT_MASK == _BASE:
-            return value.int >> 96 & 0xFFFF
-        raise UnsupportedCharacteristic(f"{value} is not a Bluetooth SIG 16-bit UUID")
+        return _short_of(value)
     raise UnsupportedCharacteristic(f"{value!r} is not a UUID")
+
+
+# Every notification names its characteristic by the same few strings: parsed once each
+# (a failure raises, and is not cached).
+@functools.lru_cache(maxsize=256)
+def _short_of_text(value: str) -> int:
+    text = value.strip().lower()
+    match = _SHORT.match(text)
+    if match:
+        return int(match.group(1), 16)
+    try:
+        parsed = uuid_lib.UUID(text)
+    except ValueError:
+        raise UnsupportedCharacteristic(f"{value!r} is not a UUID") from None
+    return _short_of(parsed)
+
+
+def _short_of(value: uuid_lib.UUID) -> int:
+    if value.int & ~_SHORT_MASK == _BASE:
+        return value.int >> 96 & 0xFFFF
+    raise UnsupportedCharacteristic(f"{value} is not a Bluetooth SIG 16-bit UUID")
 
 
 def full_uuid(short: int) -> str:

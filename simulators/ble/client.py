@@ -220,6 +220,24 @@ class EmulatedClient(BaseBleakClient, abc.ABC):
         loop.call_soon(_confirm, delivered)
         return await delivered
 
+    def deliver(self, handle: int, data: bytes) -> bool:
+        """A notified or indicated value, handed to its callback right away: for a transport
+        that is itself running from the event loop (the TCP one), not from the device's call
+        stack, so arrival order holds without a further hop through the loop. Returns whether
+        the link is up (an indication is confirmed only then)."""
+        if self._link is None:
+            return False
+        callback = self._callbacks.get(handle)
+        if callback is not None:
+            try:
+                callback(bytearray(data))
+            except Exception as exc:  # as the loop treats a failing call_soon callback
+                asyncio.get_running_loop().call_exception_handler({
+                    "message": f"{self.address}: notification callback failed",
+                    "exception": exc,
+                })
+        return True
+
     def link_lost(self, reason: str) -> None:
         if self._link is None:
             if self._connecting:

@@ -97,19 +97,6 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def _open(
-    address: tuple[str, int] | None = None,
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    host, port = address or room_address()
-    try:
-        return await asyncio.open_connection(host, port, limit=MAX_FRAME_BYTES)
-    except OSError as exc:
-        raise BleakBluetoothNotAvailableError(
-            f"emulated room at {host}:{port} unreachable: {exc}",
-            BleakBluetoothNotAvailableReason.NO_BLUETOOTH,
-        ) from exc
-
-
 def _failure_to_bleak(failure: Failure) -> BleakError:
     if failure.kind == "att" and failure.code is not None:
         return BleakGATTProtocolError(failure.code)
@@ -123,31 +110,94 @@ def _failure_to_bleak(failure: Failure) -> BleakError:
     return BleakError(failure.message)
 
 
-class _Channel:
-    """Request/reply over one TCP connection, with pushed frames handed to `on_push`."""
+class _Channel(asyncio.Protocol):
+    """Request/reply over one TCP connection, with pushed frames handed to `on_push`.
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        on_push: Callable[[_Frame], object],
-        on_end: Callable[[str], None],
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
+    An asyncio Protocol rather than streams: frames are split and dispatched right in the
+    loop's read callback, with no reader task and no StreamReader between -- this client runs
+    inside the gateway agent, where its per-frame cost is counted (on a Pi, BlueZ's D-Bus
+    traffic takes its place)."""
+
+    def __init__(self, on_push: Callable[[_Frame], None], on_end: Callable[[str], None]) -> None:
         self._on_push = on_push
         self._on_end = on_end
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Result]] = {}
+        self._partial = b""  # an incomplete frame, awaiting the rest of its line
+        self._transport: asyncio.Transport | None = None
         self._ended = False
-        self._task = asyncio.get_running_loop().create_task(self._read())
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def open(
+        cls,
+        on_push: Callable[[_Frame], None],
+        on_end: Callable[[str], None],
+        address: tuple[str, int] | None = None,
+    ) -> _Channel:
+        host, port = address or room_address()
+        loop = asyncio.get_running_loop()
+        try:
+            _, channel = await loop.create_connection(lambda: cls(on_push, on_end), host, port)
+        except OSError as exc:
+            raise BleakBluetoothNotAvailableError(
+                f"emulated room at {host}:{port} unreachable: {exc}",
+                BleakBluetoothNotAvailableReason.NO_BLUETOOTH,
+            ) from exc
+        return channel
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._ended:
+            return
+        if self._partial:
+            data, self._partial = self._partial + data, b""
+        *lines, rest = data.split(b"\n")
+        try:
+            for line in lines:
+                self._dispatch(line)
+                if self._ended:
+                    return
+        except (ProtocolError, ValueError) as exc:
+            self._end(f"connection to room failed: {exc}")
+            return
+        if len(rest) > MAX_FRAME_BYTES:
+            self._end("connection to room failed: frame over the size limit")
+            return
+        self._partial = rest
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self._end("room closed the connection" if exc is None
+                  else f"connection to room failed: {exc}")
+
+    def _dispatch(self, line: bytes) -> None:
+        frame = decode_reply(line)
+        if isinstance(frame, Result):
+            self._settle(frame.id, frame)
+        elif isinstance(frame, Failure) and frame.id is not None:
+            self._settle(frame.id, _failure_to_bleak(frame))
+        elif isinstance(frame, Failure):
+            self._end(f"room reported: {frame.message}")
+        elif isinstance(frame, Disconnected):
+            self._end(frame.reason)
+        else:
+            self._on_push(frame)
+
+    # -- requests --------------------------------------------------------------------------------
 
     def next_id(self) -> int:
         return next(self._ids)
 
     def send(self, frame: _Frame) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(encode(frame))
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(encode(frame))
 
     async def request(self, frame: _Frame, request_id: int) -> Result:
         if self._ended:
@@ -159,33 +209,6 @@ class _Channel:
             return await future
         finally:
             self._pending.pop(request_id, None)
-
-    async def _read(self) -> None:
-        reason = "room closed the connection"
-        try:
-            while True:
-                line = await self._reader.readline()
-                if not line:
-                    break
-                frame = decode_reply(line)
-                if isinstance(frame, Result):
-                    self._settle(frame.id, frame)
-                elif isinstance(frame, Failure) and frame.id is not None:
-                    self._settle(frame.id, _failure_to_bleak(frame))
-                elif isinstance(frame, Failure):
-                    reason = f"room reported: {frame.message}"
-                    break
-                elif isinstance(frame, Disconnected):
-                    reason = frame.reason
-                    break
-                else:
-                    result = self._on_push(frame)
-                    if asyncio.iscoroutine(result):
-                        await result
-        except (ConnectionError, ProtocolError, ValueError) as exc:
-            reason = f"connection to room failed: {exc}"
-        finally:
-            self._end(reason)
 
     def _settle(self, request_id: int, outcome: Result | BleakError) -> None:
         future = self._pending.get(request_id)
@@ -203,17 +226,15 @@ class _Channel:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(BleakError("Not connected"))
-        self._writer.close()
+        if self._transport is not None:
+            self._transport.close()
         self._on_end(reason)
 
     async def close(self) -> None:
         self._on_end = lambda _reason: None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
         self._end("closed")
         with contextlib.suppress(ConnectionError):
-            await self._writer.wait_closed()
+            await self._lost
 
 
 class _RemoteLink:
@@ -225,8 +246,7 @@ class _RemoteLink:
         self.services: tuple[ServiceInfo, ...] = ()
 
     async def open(self, address: str) -> None:
-        reader, writer = await _open()
-        self._channel = _Channel(reader, writer, self._push, self._central.link_lost)
+        self._channel = await _Channel.open(self._push, self._central.link_lost)
         try:
             result = await self._call(lambda rid: Connect(id=rid, address=address))
         except BaseException:
@@ -236,13 +256,12 @@ class _RemoteLink:
         self.mtu = result.mtu or self.mtu
         self.services = result.services or ()
 
-    async def _push(self, frame: _Frame) -> None:
-        if isinstance(frame, Notification):
-            self._central.notification(frame.handle, frame.value)
-        elif isinstance(frame, Indication):
-            # Confirm in order, inline: the device sends the next one only after this.
-            confirmed = await self._central.indication(frame.handle, frame.value)
-            if confirmed and self._channel is not None:
+    def _push(self, frame: _Frame) -> None:
+        if isinstance(frame, Notification | Indication):
+            delivered = self._central.deliver(frame.handle, frame.value)
+            # An indication is confirmed on receipt, as BlueZ does; the device sends its next
+            # one only then.
+            if isinstance(frame, Indication) and delivered and self._channel is not None:
                 self._channel.send(Confirm(handle=frame.handle))
 
     async def _call(self, build: Callable[[int], _Frame]) -> Result:
@@ -288,8 +307,6 @@ class RemoteBleakScanner(EmulatedScanner):
     transport = "remote"
 
     async def _watch(self, report: Callable[[Sighting], None]) -> StopWatching:
-        reader, writer = await _open()
-
         def push(frame: _Frame) -> None:
             if isinstance(frame, Advert):
                 report(frame.sighting())
@@ -297,7 +314,7 @@ class RemoteBleakScanner(EmulatedScanner):
         def ended(reason: str) -> None:
             log.warning("emulated scan ended: %s", reason)
 
-        channel = _Channel(reader, writer, push, ended)
+        channel = await _Channel.open(push, ended)
         channel.send(Scan())
         return channel.close
 
@@ -314,8 +331,7 @@ class RoomControl:
         self._channel: _Channel | None = None
 
     async def __aenter__(self) -> RoomControl:
-        reader, writer = await _open(self._address)
-        self._channel = _Channel(reader, writer, lambda _f: None, lambda _r: None)
+        self._channel = await _Channel.open(lambda _f: None, lambda _r: None, self._address)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 from edge.backoff import jittered_delay, nominal_delay
 from edge.eviction import Candidate, Tally, choose_victims, tally
 from edge.outbox import ItemClass, Outbox, OutboxLimits, for_sending
-from vigil.messages import DeviceEvent, DeviceEventKind, Origin, Reading
+from edge.sender import batches
+from vigil.messages import (
+    MAX_PAYLOAD_BYTES,
+    DeviceEvent,
+    DeviceEventKind,
+    Origin,
+    Reading,
+    batch_readings,
+    encode,
+)
 from vigil.metrics import Metric
 from vigil.topics import Channel
 
@@ -114,6 +123,84 @@ def test_depth_and_bytes_stay_exact_through_adds_acks_and_reopen(tmp_path: Path)
     fresh = open_outbox(tmp_path).stats()
     assert (live.depth, live.bytes) == (fresh.depth, fresh.bytes) == (
         5, sum(len(r.model_dump_json(exclude_none=True)) for r in readings[:5]))
+
+
+def _stored_ids(outbox: Outbox) -> set[str]:
+    return {row[0] for row in outbox._db.execute("SELECT id FROM items")}
+
+
+def test_a_deferred_ack_is_applied_by_the_next_write_never_before(tmp_path: Path) -> None:
+    removed: list[int] = []
+    outbox = Outbox(tmp_path / "outbox.db", GW, rng=random.Random(7), on_acked=removed.append)
+    readings = [reading(n) for n in range(4)]
+    outbox.add_readings(readings[:2], continuous=True, now=T0)
+    outbox.mark_sent(outbox.due(T0, 10), T0)
+    outbox.acknowledge_later([readings[0].id, "00000000-0000-0000-0000-000000000000"])
+    assert outbox.due(T0 + 1, 10) == []  # a read: nothing written
+    assert readings[0].id in _stored_ids(outbox)
+    assert removed == []
+    # The next write -- here a reading's durable commit -- applies it in the same transaction.
+    outbox.add_readings(readings[2:], continuous=True, now=T0)
+    assert _stored_ids(outbox) == {r.id for r in readings[1:]}
+    assert removed == [1]
+    assert outbox.stats().depth == 3
+
+
+@pytest.mark.parametrize("write", ["add", "event", "sent", "due_again", "reconnect", "stats",
+                                   "flush", "close"])
+def test_every_write_path_applies_deferred_acks(tmp_path: Path, write: str) -> None:
+    outbox = open_outbox(tmp_path)
+    readings = [reading(n) for n in range(3)]
+    outbox.add_readings(readings, continuous=False, now=T0)
+    outbox.mark_sent(outbox.due(T0, 10), T0)
+    outbox.acknowledge_later([readings[0].id])
+    if write == "add":
+        outbox.add_readings([reading(9)], continuous=False, now=T0)
+    elif write == "event":
+        outbox.add_event(event(1), now=T0)
+    elif write == "sent":
+        outbox.mark_sent([], T0)
+    elif write == "due_again":  # an acked item that came due is not resent: applied first
+        assert {p.id for p in outbox.due(T0 + 10_000, 10)} == {r.id for r in readings[1:]}
+    elif write == "reconnect":
+        outbox.make_all_due(T0 + 1)
+        assert {p.id for p in outbox.due(T0 + 1, 10)} == {r.id for r in readings[1:]}
+    elif write == "stats":
+        assert outbox.stats().depth == 2
+    elif write == "flush":
+        assert outbox.flush_acks() == 1
+        assert outbox.flush_acks() == 0
+    else:
+        outbox.close()
+        outbox = open_outbox(tmp_path)
+    assert readings[0].id not in _stored_ids(outbox)
+    assert {r.id for r in readings[1:]} <= _stored_ids(outbox)
+
+
+def test_a_large_ack_removes_every_named_item(tmp_path: Path) -> None:
+    """Deletions go in chunks of ids per statement: more ids than a chunk, and repeats."""
+    outbox = open_outbox(tmp_path)
+    readings = [reading(n) for n in range(1_234)]
+    outbox.add_readings(readings, continuous=True, now=T0)
+    ids = [r.id for r in readings[:1_100]]
+    assert outbox.acknowledge([*ids, *ids[:10], "00000000-0000-0000-0000-000000000000"]) == 1_100
+    assert _stored_ids(outbox) == {r.id for r in readings[1_100:]}
+    stats = outbox.stats()
+    assert (stats.depth, stats.bytes) == (134, sum(
+        len(r.model_dump_json(exclude_none=True)) for r in readings[1_100:]))
+
+
+def test_a_rolled_back_write_keeps_its_deferred_acks(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    readings = [reading(n) for n in range(2)]
+    outbox.add_readings(readings, continuous=False, now=T0)
+    outbox.acknowledge_later([readings[0].id])
+    with pytest.raises(RuntimeError), outbox._transaction():
+        raise RuntimeError("disk trouble")
+    assert _stored_ids(outbox) == {r.id for r in readings}  # nothing deleted after all
+    assert outbox.flush_acks() == 1
+    assert _stored_ids(outbox) == {readings[1].id}
+    assert outbox.stats().depth == 1
 
 
 # --- resend schedule ---------------------------------------------------------------------------
@@ -412,3 +499,33 @@ def test_the_recorder_hands_over_only_readings_stored_as_given(tmp_path: Path) -
     recorder.readings([reading(2), reading(3)], continuous=False)  # 2 was there: not handed
     recorder.readings([reading(1)], continuous=False)  # nothing new
     assert handed == [[reading(1).id, reading(2).id]]
+
+
+# --- the sender's batching short cut ------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(ns=st.lists(st.integers(0, 10_000), max_size=40, unique=True),
+       late=st.lists(st.booleans(), min_size=40, max_size=40),
+       metric=st.sampled_from([Metric.SPO2, Metric.PULSE_RATE, Metric.BODY_TEMPERATURE]))
+def test_the_senders_batches_are_the_contracts_batches(ns: list[int], late: list[bool],
+                                                       metric: Metric) -> None:
+    """Fast path (one batch from the stored sizes) and contract path encode identically."""
+    stored = [Reading.create(device_id="AA:00:00:00:00:01", metric=metric, value=36 + n % 7,
+                             measured_at=datetime.fromtimestamp(T0 + n, UTC),
+                             received_at=datetime.fromtimestamp(T0 + n, UTC), sequence=n)
+              for n in ns]
+    sizes = [len(r.model_dump_json(exclude_none=True)) for r in stored]
+    wire = [for_sending(r, T0 + 10_000 if lt else T0, 600.0)
+            for r, lt in zip(stored, late[:len(stored)], strict=True)]
+    sent_at = datetime.fromtimestamp(T0 + 1, UTC)
+    assert [encode(b) for b in batches(GW, wire, sizes, sent_at)] == \
+        [encode(b) for b in batch_readings(GW, wire, sent_at)]
+
+
+def test_a_round_too_big_for_the_short_cut_is_split_by_the_contract() -> None:
+    wire = [reading(n) for n in range(3)]
+    sent_at = datetime.fromtimestamp(T0, UTC)
+    huge = [MAX_PAYLOAD_BYTES] * 3  # as if each were enormous: the contract path decides
+    assert [encode(b) for b in batches(GW, wire, huge, sent_at)] == \
+        [encode(b) for b in batch_readings(GW, wire, sent_at)]
+    assert batches(GW, [], [], sent_at) == []

@@ -190,3 +190,63 @@ def test_log_lines_are_json_with_context() -> None:
 def test_event_loop_policy_untouched() -> None:
     # The agent installs no loop policy of its own (bleak on BlueZ needs the default one).
     assert isinstance(asyncio.get_event_loop_policy(), asyncio.DefaultEventLoopPolicy)
+
+
+# --- the session's characteristic index ---------------------------------------------------------
+
+def _collection_of(device: str) -> object:
+    from simulators.ble.gatt_table import build_collection
+    from simulators.devices import (
+        BloodPressureCuff,
+        GlucoseMeter,
+        HeartRateStrap,
+        PulseOximeter,
+        Thermometer,
+        WeightScale,
+    )
+    kinds = {"oximeter": PulseOximeter, "cuff": BloodPressureCuff, "thermometer": Thermometer,
+             "scale": WeightScale, "glucose": GlucoseMeter, "strap": HeartRateStrap}
+    peripheral = kinds[device]("AA:00:00:00:00:09").peripheral
+    return build_collection(peripheral.services_info(), mtu=247)
+
+
+@pytest.mark.parametrize("device", ["oximeter", "cuff", "thermometer", "scale", "glucose",
+                                    "strap"])
+def test_the_characteristic_index_answers_as_bleak_does(device: str) -> None:
+    from edge.profiles import (
+        BATTERY_LEVEL,
+        CURRENT_TIME,
+        DEVICE_INFORMATION_CHARS,
+        PROFILES,
+        RACP,
+    )
+    from edge.session import Characteristics
+
+    services = _collection_of(device)
+    index = Characteristics(services)  # type: ignore[arg-type]
+    asked = {BATTERY_LEVEL, CURRENT_TIME, RACP, *DEVICE_INFORMATION_CHARS,
+             *(m.uuid for spec in PROFILES.values() for m in spec.measurements)}
+    for uuid in asked:
+        assert index.get(uuid) is services.get_characteristic(uuid)  # type: ignore[attr-defined]
+
+
+def test_the_characteristic_index_refuses_an_ambiguous_uuid_as_bleak_does() -> None:
+    from bleak.backends.service import BleakGATTServiceCollection
+
+    from edge.profiles import BATTERY_LEVEL
+    from edge.session import Characteristics
+    from simulators.ble.gatt_table import ServiceInfo, build_collection
+    from simulators.devices import Thermometer
+
+    table = Thermometer("AA:00:00:00:00:09").peripheral.services_info()
+    battery = next(s for s in table if any(c.uuid == BATTERY_LEVEL for c in s.characteristics))
+    shift = 1000  # a second Battery service, as some devices have
+    twin = ServiceInfo(battery.handle + shift, battery.uuid, tuple(
+        type(c)(c.handle + shift, c.uuid, c.properties, tuple(
+            type(d)(d.handle + shift, d.uuid) for d in c.descriptors))
+        for c in battery.characteristics))
+    services: BleakGATTServiceCollection = build_collection([*table, twin], mtu=247)
+    with pytest.raises(BleakError, match="Multiple Characteristics"):
+        services.get_characteristic(BATTERY_LEVEL)
+    with pytest.raises(BleakError, match="Multiple Characteristics"):
+        Characteristics(services).get(BATTERY_LEVEL)

@@ -23,6 +23,7 @@ from edge.gatt import MalformedPacket, UnsupportedCharacteristic, decode, full_u
 )
 def test_every_uuid_form_reaches_the_decoder(form: int | str | uuid.UUID) -> None:
     assert short_uuid(form) == 0x2A19
+    assert short_uuid(form) == 0x2A19  # again: from the cache of parsed strings
     assert decode(form, b"\x55").model_dump() == {"battery_level": 85}
 
 
@@ -42,6 +43,9 @@ def test_every_uuid_form_reaches_the_decoder(form: int | str | uuid.UUID) -> Non
     ],
 )
 def test_unknown_uuids_are_unsupported(form: int | str) -> None:
+    for _ in range(2):  # a refusal is never cached as an answer
+        with pytest.raises(UnsupportedCharacteristic):
+            decode(form, b"\x55")
     with pytest.raises(UnsupportedCharacteristic) as caught:
         decode(form, b"\x55")
     # Documented hierarchy: one `except MalformedPacket` covers it, and it is a ValueError.

@@ -165,3 +165,33 @@ async def test_a_device_leaving_during_connect_fails_the_connect_over_tcp(
     with pytest.raises(BleakError):
         await client.connect()
     assert not client.is_connected and not gadget.peripheral.connected
+
+
+async def test_a_failing_notification_callback_is_reported_and_the_link_stays(
+    server: RoomServer, gadget: Gadget
+) -> None:
+    """Values over TCP reach their callbacks straight from the socket's read: one that raises
+    goes to the loop's exception handler, as a failing call_soon callback would, and neither
+    the link nor the values after it suffer."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def flaky(_char: object, data: bytearray) -> None:
+        if data == b"bad":
+            raise RuntimeError("callback bug")
+        got.put_nowait(bytes(data))
+
+    try:
+        async with BleakClient(GADGET_ADDRESS, backend=remote.client_backend) as client:
+            await client.start_notify(STREAM, flaky)
+            await client.start_notify(EVENTS, flaky)
+            assert gadget.peripheral.notify(STREAM, b"bad")
+            assert gadget.peripheral.notify(STREAM, b"n2")
+            assert await asyncio.wait_for(gadget.peripheral.indicate(EVENTS, b"i2"), GUARD_S)
+            assert [await got.get(), await got.get()] == [b"n2", b"i2"]
+            assert client.is_connected
+    finally:
+        loop.set_exception_handler(None)
+    assert [str(c["exception"]) for c in reported] == ["callback bug"]
