@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gateway_id:password file (read; written by --provision)")
     p.add_argument("--batch-size", type=int, help="readings per message at most (50)")
     p.add_argument("--flush-interval", type=_seconds,
-                   help="send buffered readings after (0.5s, the edge agent's linger)")
+                   help="send buffered readings after (2s, the edge agent's linger)")
     p.add_argument("--heartbeat", type=_seconds, help="status heartbeat interval (60s)")
     p.add_argument("--ack-timeout", type=_seconds,
                    help="resend when unacked after half to all of this, jittered, doubling (10s)")

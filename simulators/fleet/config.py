@@ -65,9 +65,10 @@ class FleetConfig(BaseModel):
     # Wire behaviour of each simulated gateway.
     batch_size: Annotated[int, Field(ge=1, le=2000)] = 50
     # Like the edge sender: gather what else arrives this long, then send (edge.sender
-    # LINGER_S). With the agent's half second a 1 Hz oximeter's message carries one measurement
-    # (two readings), as a real gateway's does; shorter lingers make more, smaller messages.
-    flush_interval_s: Seconds = 0.5
+    # LINGER_S). With the agent's two seconds a 1 Hz oximeter's message carries two
+    # measurements (four readings), as a real gateway's does; shorter lingers make more,
+    # smaller messages.
+    flush_interval_s: Seconds = 2.0
     heartbeat_s: Seconds = 60.0
     # The agent's resend schedule (edge.config OutboxConfig resend_initial_s / resend_max_s):
     # first resend after 5-10 s without an ack, doubling, jittered, at most 600 s.
