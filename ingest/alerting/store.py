@@ -159,7 +159,7 @@ def lock_with_alerts(cur: psycopg.Cursor[Any], patient_ids: Sequence[int],
 
 def _patients(cur: psycopg.Cursor[Any], cache: StateCache | None) -> dict[int, PatientRules]:
     found: dict[int, PatientRules] = {}
-    for pid, state_text, condition, overrides, consciousness, c_at, on_oxygen in cur:
+    for pid, state_text, condition, overrides, consciousness, c_at, on_oxygen in cur.fetchall():
         state: RuleState | StreamState | None = None
         if cache is not None:
             state = cache.get(pid, state_text)
@@ -195,7 +195,7 @@ def live_alerts(cur: psycopg.Cursor[Any], patient_ids: Sequence[int]
 
 def _alerts(cur: psycopg.Cursor[Any]) -> dict[int, dict[str, LiveAlert]]:
     found: dict[int, dict[str, LiveAlert]] = {}
-    for row in cur:
+    for row in cur.fetchall():  # fetchall loads rows in one go; iterating goes row by row
         (alert_id, pid, rule_key, state, severity, opened_at, updated_at, evidence_at,
          last_value, paged_at, acknowledged_at, snoozed_until, level, late, cause,
          details) = row

@@ -50,8 +50,15 @@ from vigil.rules.lifecycle import (
     resolve,
     snooze,
     sweep_alert,
+    sweep_due,
 )
-from vigil.rules.missing import DevicePresence, GatewayPresence, evaluate_missing
+from vigil.rules.missing import (
+    DevicePresence,
+    GatewayPresence,
+    due_by,
+    evaluate_missing,
+    missing_causes,
+)
 from vigil.rules.news2_rule import evaluate_news2
 from vigil.rules.observation import Observation, Sample
 from vigil.rules.overrides import InvalidOverride, apply_overrides, merge_patch, ruleset_for
@@ -107,6 +114,7 @@ __all__ = [
     "decide",
     "decide_all",
     "defaults_for",
+    "due_by",
     "equivalent",
     "evaluate_bp_average",
     "evaluate_missing",
@@ -116,11 +124,13 @@ __all__ = [
     "evaluate_threshold",
     "evaluate_trend",
     "merge_patch",
+    "missing_causes",
     "required_history",
     "resolve",
     "ruleset_for",
     "snooze",
     "sweep",
     "sweep_alert",
+    "sweep_due",
     "sweep_threshold",
 ]

@@ -21,7 +21,7 @@ Every Transition carries the alert state after it; persist it whenever `action` 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -259,15 +259,8 @@ def sweep_alert(alert: AlertState, *, now: datetime, policy: EscalationPolicy) -
                           reason=f"snooze expired at {alert.snoozed_until.isoformat()}")
     if alert.snoozed(now):
         return _no_op(alert, None, key, now, "snoozed")
-    wait = policy.ack_within.get(alert.severity)
-    if (
-        alert.status is AlertStatus.OPEN
-        and not alert.late
-        and alert.paged_at is not None
-        and wait is not None
-        and alert.escalation_level < policy.max_escalations
-        and now >= alert.paged_at + wait
-    ):
+    wait = _escalation_due(alert, now, policy)
+    if wait is not None and alert.paged_at is not None:
         level = alert.escalation_level + 1
         state = alert.model_copy(update={
             "escalation_level": level, "paged_at": now, "updated_at": now,
@@ -279,6 +272,32 @@ def sweep_alert(alert: AlertState, *, now: datetime, policy: EscalationPolicy) -
                    f"at {alert.paged_at.isoformat()}: escalation level {level}",
         )
     return _no_op(alert, None, key, now, "nothing due")
+
+
+def sweep_due(alert: AlertState, *, now: datetime, policy: EscalationPolicy) -> bool:
+    """Whether sweep_alert would do anything but a NO_OP, building nothing (the sweeper asks
+    this of every live alert every round)."""
+    if not alert.live:
+        return False
+    if alert.snoozed_until is not None and now >= alert.snoozed_until:
+        return True
+    return not alert.snoozed(now) and _escalation_due(alert, now, policy) is not None
+
+
+def _escalation_due(alert: AlertState, now: datetime,
+                    policy: EscalationPolicy) -> timedelta | None:
+    """The policy's wait if an open, paged, unacknowledged alert is due to escalate."""
+    wait = policy.ack_within.get(alert.severity)
+    if (
+        alert.status is AlertStatus.OPEN
+        and not alert.late
+        and alert.paged_at is not None
+        and wait is not None
+        and alert.escalation_level < policy.max_escalations
+        and now >= alert.paged_at + wait
+    ):
+        return wait
+    return None
 
 
 def acknowledge(alert: AlertState, *, now: datetime) -> AlertState:

@@ -43,6 +43,38 @@ def _ago(now: datetime, then: datetime | None) -> str:
     return "never" if then is None else f"{then.isoformat()} ({now - then} ago)"
 
 
+def due_by(rule: MissingDataRule, *, last_reading_at: datetime | None,
+           monitoring_started_at: datetime) -> datetime:
+    """The deadline of the next reading: evaluate_missing is CLEAR while `now <= due_by(...)`
+    (the sweeper skips on-schedule metrics without an alert by this alone)."""
+    reference = monitoring_started_at
+    if last_reading_at is not None and last_reading_at > reference:
+        reference = last_reading_at
+    return reference + rule.every + rule.grace
+
+
+def missing_causes(rule: MissingDataRule, *, now: datetime, gateway: GatewayPresence,
+                   device: DevicePresence) -> list[MissingCause]:
+    """The causes an overdue metric's evaluation names, most likely first (never empty);
+    cheap, so the sweeper can tell an unchanged absence without building the evaluation."""
+    causes: list[MissingCause] = []
+    if (
+        gateway.online is False
+        or gateway.last_seen is None
+        or now - gateway.last_seen > rule.gateway_timeout
+    ):
+        causes.append(MissingCause.GATEWAY_OFFLINE)
+    if rule.device_presence == "continuous" and (
+        device.last_seen is None or now - device.last_seen > rule.every + rule.grace
+    ):
+        causes.append(MissingCause.DEVICE_NOT_SEEN)
+    if device.battery_level is not None and device.battery_level <= rule.low_battery_percent:
+        causes.append(MissingCause.LOW_BATTERY)
+    if not causes:
+        causes.append(MissingCause.NOT_MEASURED)
+    return causes
+
+
 def evaluate_missing(
     rule: MissingDataRule,
     *,
@@ -62,10 +94,8 @@ def evaluate_missing(
         if value is not None:
             require_aware(name, value)
 
-    reference = monitoring_started_at
-    if last_reading_at is not None and last_reading_at > reference:
-        reference = last_reading_at
-    due = reference + rule.every + rule.grace
+    due = due_by(rule, last_reading_at=last_reading_at,
+                 monitoring_started_at=monitoring_started_at)
     metric = rule.metric.value
 
     def result(status: Status, reason: str, causes: list[MissingCause]) -> Evaluation:
@@ -81,26 +111,16 @@ def evaluate_missing(
         reason = f"{metric} on schedule (last {last}, next due by {due.isoformat()})"
         return result(Status.CLEAR, reason, [])
 
-    causes: list[MissingCause] = []
+    causes = missing_causes(rule, now=now, gateway=gateway, device=device)
     details: list[str] = []
-    if (
-        gateway.online is False
-        or gateway.last_seen is None
-        or now - gateway.last_seen > rule.gateway_timeout
-    ):
-        causes.append(MissingCause.GATEWAY_OFFLINE)
+    if MissingCause.GATEWAY_OFFLINE in causes:
         state = {True: "online", False: "offline", None: "unknown"}[gateway.online]
         details.append(f"gateway {state}, last seen {_ago(now, gateway.last_seen)}")
-    if rule.device_presence == "continuous" and (
-        device.last_seen is None or now - device.last_seen > rule.every + rule.grace
-    ):
-        causes.append(MissingCause.DEVICE_NOT_SEEN)
+    if MissingCause.DEVICE_NOT_SEEN in causes:
         details.append(f"device last seen {_ago(now, device.last_seen)}")
-    if device.battery_level is not None and device.battery_level <= rule.low_battery_percent:
-        causes.append(MissingCause.LOW_BATTERY)
+    if MissingCause.LOW_BATTERY in causes:
         details.append(f"battery {device.battery_level}%")
-    if not causes:
-        causes.append(MissingCause.NOT_MEASURED)
+    if MissingCause.NOT_MEASURED in causes:
         details.append("gateway and device are in touch")
     reason = (
         f"no {metric} reading since {_ago(now, last_reading_at)}; expected every "
