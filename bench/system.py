@@ -295,7 +295,7 @@ def print_step(step: Step) -> None:
     carried = r.readings_sent + r.resent_readings
     print(f"      {r.gateways} gateways, {r.messages_published} messages, "
           f"{carried / max(1, r.messages_published):.1f} readings a message "
-          f"(a real 1 Hz gateway lingering 0.5 s sends 2)")
+          f"(a real 1 Hz oximeter gateway, lingering 2 s, sends 4-6)")
     print("      peak RSS MB: " + ", ".join(f"{k} {v:.0f}" for k, v in step.rss_mb.items()))
     print(f"      p90 {lat.p90_ms or float('nan'):.0f} ms, max {lat.max_ms or float('nan'):.0f} ms;"
           f" resent {r.resent_readings}; CPU-cost capacity of ingest+postgres+mosquitto on idle "
