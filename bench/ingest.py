@@ -17,7 +17,10 @@ Phases (own PostgreSQL and Mosquitto, started here; nothing else is touched):
 After phases 2 and 3, ingest's own histograms (scraped from its metrics port) split
 publish->commit into its parts: waiting in ingest (queues, decoding, the batching delay),
 writing the batch, COMMIT, readings per transaction, and garbage-collector pauses.
-`--batch 2` gives the shape of real virtual-ward gateways (one or two readings a message).
+`--batch 2` gives the shape of real virtual-ward gateways (one or two readings a message); add
+`--devices 1 --gateways 2000 --spread --alerting` for a virtual ward's spread as well (every
+flush then holds about as many distinct gateways and patients as messages, as bench/system.py's
+virtual-ward mix does; without --spread each gateway's messages come in a run).
 Zero loss is checked after each phase: ids acknowledged == ids published == rows stored.
 Payloads are generated before timing starts, so the publisher costs little CPU during it.
 """
@@ -80,41 +83,48 @@ class Message:
     ids: list[str]
 
 
-def generate(args: tuple[list[tuple[str, list[str]]], int, int, float, int]) -> list[Message]:
-    """Messages for some gateways: `per_gateway` readings each, `batch` per message."""
-    gateways, per_gateway, batch, base_ts, salt = args
+def generate(args: tuple[list[tuple[str, list[str]]], int, int, float, int, bool]
+             ) -> list[Message]:
+    """Messages for some gateways: `per_gateway` readings each, `batch` per message. With
+    `spread` the gateways take turns message by message (a virtual ward: every flush then
+    spans about as many gateways and patients as it holds messages); without, each gateway's
+    messages come in a run."""
+    gateways, per_gateway, batch, base_ts, salt, spread = args
     base = datetime.fromtimestamp(base_ts, UTC)
     sent_at = datetime.now(UTC).isoformat()
     messages: list[Message] = []
-    for gateway, devices in gateways:
+    starts = range(0, per_gateway, batch)
+    order = ([(g, s) for s in starts for g in gateways] if spread
+             else [(g, s) for g in gateways for s in starts])
+    for (gateway, devices), start in order:
         name = topic(gateway, Channel.READINGS)
-        for start in range(0, per_gateway, batch):
-            parts, ids = [], []
-            for i in range(start, min(start + batch, per_gateway)):
-                device = devices[i % len(devices)]
-                metric, value = METRICS[i % len(METRICS)]
-                at = base + timedelta(milliseconds=10 * i)
-                seq = salt * 10_000_000 + i
-                rid = fast_reading_id(device, metric.value, at, seq)
-                stamp = at.isoformat()
-                parts.append(
-                    f'{{"id":"{rid}","device_id":"{device}","metric":"{metric.value}",'
-                    f'"value":{value + i % 3},"unit":"{CATALOGUE[metric].ucum}",'
-                    f'"measured_at":"{stamp}","received_at":"{stamp}","sequence":{seq}}}')
-                ids.append(rid)
-            payload = (f'{{"v":1,"kind":"readings","gateway_id":"{gateway}",'
-                       f'"sent_at":"{sent_at}","readings":[{",".join(parts)}]}}').encode()
-            messages.append(Message(gateway, name, payload, ids))
+        parts, ids = [], []
+        for i in range(start, min(start + batch, per_gateway)):
+            device = devices[i % len(devices)]
+            metric, value = METRICS[i % len(METRICS)]
+            at = base + timedelta(milliseconds=10 * i)
+            seq = salt * 10_000_000 + i
+            rid = fast_reading_id(device, metric.value, at, seq)
+            stamp = at.isoformat()
+            parts.append(
+                f'{{"id":"{rid}","device_id":"{device}","metric":"{metric.value}",'
+                f'"value":{value + i % 3},"unit":"{CATALOGUE[metric].ucum}",'
+                f'"measured_at":"{stamp}","received_at":"{stamp}","sequence":{seq}}}')
+            ids.append(rid)
+        payload = (f'{{"v":1,"kind":"readings","gateway_id":"{gateway}",'
+                   f'"sent_at":"{sent_at}","readings":[{",".join(parts)}]}}').encode()
+        messages.append(Message(gateway, name, payload, ids))
     return messages
 
 
-def make_messages(fleet: list[tuple[str, list[str]]], total: int, batch: int, salt: int
-                  ) -> list[Message]:
+def make_messages(fleet: list[tuple[str, list[str]]], total: int, batch: int, salt: int,
+                  spread: bool = False) -> list[Message]:
     per_gateway = max(batch, total // len(fleet) // batch * batch)
     base_ts = (datetime.now(UTC) - timedelta(days=2)).timestamp()
     chunks = [fleet[i::4] for i in range(4)]
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        parts = pool.map(generate, [(c, per_gateway, batch, base_ts, salt) for c in chunks if c])
+        parts = pool.map(generate, [(c, per_gateway, batch, base_ts, salt, spread)
+                                     for c in chunks if c])
     # Interleave gateways so every partition and device is busy at once.
     messages: list[Message] = []
     for group in zip(*parts, strict=False):
@@ -449,6 +459,10 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=50, help="readings per MQTT message")
     p.add_argument("--gateways", type=int, default=200)
     p.add_argument("--devices", type=int, default=2, help="devices per gateway")
+    p.add_argument("--spread", action="store_true",
+                   help="gateways take turns message by message, so a flush spans as many "
+                   "gateways and patients as messages (virtual ward: --batch 2 --devices 1 "
+                   "--gateways 2000 --spread --alerting)")
     p.add_argument("--window", type=int, default=60_000, help="unacked readings in flight")
     p.add_argument("--max-rate", type=float, default=150_000,
                    help="readings/s to pre-generate for (upper bound of the full path)")
@@ -485,9 +499,9 @@ def main() -> int:
         fleet = seed(pg.url, args.gateways, args.devices)
         total = int(args.max_rate * args.seconds)
         started = time.perf_counter()
-        messages = make_messages(fleet, total, args.batch, salt=1)
+        messages = make_messages(fleet, total, args.batch, salt=1, spread=args.spread)
         latency_messages = make_messages(fleet, int(args.rate * args.latency_seconds),
-                                         args.batch, salt=2)
+                                         args.batch, salt=2, spread=args.spread)
         print(f"generated {sum(len(m.ids) for m in messages):,} + "
               f"{sum(len(m.ids) for m in latency_messages):,} readings in "
               f"{time.perf_counter() - started:.1f}s ({args.batch} per message, "

@@ -33,6 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.acks import AckEncoder
 from ingest.decoding import (
     Decoded,
     Limits,
@@ -46,7 +47,6 @@ from ingest.reasons import RejectReason
 from ingest.settings import IngestSettings
 from ingest.telemetry import IngestMetrics
 from ingest.writer import BatchWriter, FlushResult, Incoming, InsertHook
-from vigil.messages import Ack, RejectedReading, encode
 from vigil.topics import Channel, ingest_subscriptions, partition, topic
 
 log = logging.getLogger("vigil.ingest")
@@ -116,7 +116,7 @@ class Consumer:
 
     # -- MQTT ---------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> ReadAheadClient:
         s = self.settings
         client = ReadAheadClient(CallbackAPIVersion.VERSION2, client_id=s.effective_client_id,
                                  protocol=mqtt.MQTTv5, manual_ack=True)
@@ -134,6 +134,7 @@ class Consumer:
         client.on_disconnect = self._on_disconnect
         client.on_pre_connect = self._on_pre_connect
         client.on_message = self._on_message
+        client.on_publish_received = self._on_publish  # the common case, without MQTTMessage
         return client
 
     def _connect_properties(self) -> Properties:
@@ -173,11 +174,17 @@ class Consumer:
             log.warning("disconnected from broker", extra={"fields": {"reason": str(reason)}})
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._receive(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain))
+
+    def _on_publish(self, topic: str, payload: bytes, mid: int, retain: bool) -> None:
+        self._receive(topic, payload, mid, 1, retain)
+
+    def _receive(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
         if self._closing.is_set():
             return  # not acknowledged: the broker redelivers it to our next session
         self._pending += 1
-        self._inbound.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain),
-                                  self._generation, datetime.now(UTC)))
+        self._inbound.put(Inbound(topic, payload, mid, qos, retain, self._generation,
+                                  datetime.now(UTC)))
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -412,29 +419,28 @@ class Consumer:
 
     def _acknowledge(self, batch: Sequence[tuple[Inbound, Decoded]],
                      result: FlushResult) -> None:
-        with self._ack_lock:
-            generation = self._generation
-            for inbound, _ in batch:
-                if inbound.qos > 0 and inbound.generation == generation:
-                    self.client.ack(inbound.mid, inbound.qos)
-        self._pending -= len(batch)
-        committed_at = result.committed_at or datetime.now(UTC)
-        for gateway in set(result.stored) | set(result.rejected):
-            self._publish_acks(gateway, committed_at, result.stored.get(gateway, []),
-                               result.rejected.get(gateway, []))
+        # Corked: the PUBACKs and Acks of one flush wake paho's network loop once rather than
+        # once per packet (ingest.readahead). The Acks are built without pydantic models.
+        with self.client.corked():
+            with self._ack_lock:
+                generation = self._generation
+                for inbound, _ in batch:
+                    if inbound.qos > 0 and inbound.generation == generation:
+                        self.client.ack(inbound.mid, inbound.qos)
+            self._pending -= len(batch)
+            committed_at = AckEncoder(result.committed_at or datetime.now(UTC))
+            for gateway in set(result.stored) | set(result.rejected):
+                self._publish_acks(gateway, committed_at, result.stored.get(gateway, []),
+                                   result.rejected.get(gateway, []))
 
-    def _publish_acks(self, gateway: str, committed_at: datetime, stored: list[str],
+    def _publish_acks(self, gateway: str, encoder: AckEncoder, stored: list[str],
                       rejected: list[tuple[str, RejectReason]]) -> None:
         ack_topic = topic(gateway, Channel.ACK)
         step = ACK_IDS_PER_MESSAGE
         for start in range(0, max(len(stored), len(rejected)), step):
-            # Built without re-validation: every id here passed the contract already.
-            ack = Ack.model_construct(
-                gateway_id=gateway, committed_at=committed_at,
-                stored=stored[start:start + step],
-                rejected=[RejectedReading.model_construct(id=i, reason=r.value)
-                          for i, r in rejected[start:start + step]])
-            info = self.client.publish(ack_topic, encode(ack), qos=1)
+            payload = encoder.encode(gateway, stored[start:start + step],
+                                     rejected[start:start + step])
+            info = self.client.publish(ack_topic, payload, qos=1)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                 log.warning("could not publish an ack; the gateway will resend",
                             extra={"fields": {"gateway": gateway, "rc": int(info.rc)}})

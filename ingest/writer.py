@@ -199,6 +199,11 @@ class BatchWriter:
         new_candidates: dict[str, NewReading] = {}
         device_seen: dict[int, datetime] = {}
         seen_gateways: dict[str, datetime] = {}
+        # Status and event statements, in arrival order, sent together after the loop (they
+        # are one or two a message: a round trip each was ~15 % of ingest's samples with a
+        # virtual ward's heartbeats). Nothing in the loop reads what they write, and they still
+        # run before the readings and the insert hook, as when they ran inline.
+        ops: list[_Statement] = []
         for item in items:
             message = item.decoded
             gateway = _gateway_of(message)
@@ -213,13 +218,13 @@ class BatchWriter:
                 self._unknown_gateway(item, gateway, dead, result)
                 continue
             if isinstance(message, StatusMessage):
-                self._status(cur, message, item.received_at)
+                self._status(ops, message, item.received_at)
                 if message.status.state is GatewayState.ONLINE and not message.retained:
                     seen_gateways[gateway] = item.received_at
                 continue
             seen_gateways[gateway] = item.received_at
             if isinstance(message, EventMessage):
-                self._event(cur, message, item.received_at)
+                self._event(ops, message, item.received_at)
                 # The gateway keeps events in its outbox too, until this ack names them.
                 result.stored[gateway].append(message.event.event_id)
                 result.events += 1
@@ -261,6 +266,7 @@ class BatchWriter:
                                                             gateway)
                 if device_seen.get(device_id, reading.received_at) <= reading.received_at:
                     device_seen[device_id] = reading.received_at
+        _run_all(cur, ops)
         if staged:
             self._insert(cur, staged, new_candidates, result)
         self._touch(cur, seen_gateways, device_seen)
@@ -309,7 +315,7 @@ class BatchWriter:
             ids += [r.reading_id for r in message.rejections if r.reading_id is not None]
             result.rejected[gateway] += [(i, RejectReason.UNKNOWN_GATEWAY) for i in ids]
 
-    def _status(self, cur: psycopg.Cursor[Any], message: StatusMessage,
+    def _status(self, ops: list[_Statement], message: StatusMessage,
                 received_at: datetime) -> None:
         status = message.status
         online = status.state is GatewayState.ONLINE
@@ -318,7 +324,7 @@ class BatchWriter:
         # A retained status replayed on a fresh subscription is applied only to a gateway we
         # know nothing about yet, with the time it carries.
         at = status.at if message.retained else (status.at if online else received_at)
-        cur.execute(
+        ops.append((
             """
             UPDATE gateways SET
                 status = %(state)s,
@@ -337,11 +343,11 @@ class BatchWriter:
              "depth": status.outbox_depth, "oldest": status.oldest_pending_at,
              "heartbeat": status.heartbeat_interval_s, "id": message.gateway_id,
              "retained": message.retained},
-        )
+        ))
         if online and status.devices:
             # Only devices enrolled through this gateway right now: a gateway may not speak
             # for another patient's device.
-            cur.execute(
+            ops.append((
                 """
                 UPDATE devices d SET
                     battery_level = coalesce(v.battery, d.battery_level),
@@ -355,12 +361,12 @@ class BatchWriter:
                 ([s.device_id for s in status.devices],
                  [s.battery_level for s in status.devices],
                  [s.last_seen for s in status.devices], message.gateway_id),
-            )
+            ))
 
-    def _event(self, cur: psycopg.Cursor[Any], message: EventMessage,
+    def _event(self, ops: list[_Statement], message: EventMessage,
                received_at: datetime) -> None:
         event = message.event
-        cur.execute(
+        ops.append((
             """
             INSERT INTO device_events (event_id, gateway_id, device_address, device_id, event,
                                        at, received_at, battery_level, count, detail, raw_hex)
@@ -371,9 +377,9 @@ class BatchWriter:
             (event.event_id, event.gateway_id, event.device_id, event.device_id,
              event.event.value, event.at, received_at, event.battery_level, event.count,
              event.detail, event.raw_hex),
-        )
+        ))
         if event.device_id is not None:
-            cur.execute(
+            ops.append((
                 """
                 UPDATE devices d SET
                     battery_level = coalesce(%s, d.battery_level),
@@ -383,7 +389,7 @@ class BatchWriter:
                     AND e.gateway_id = %s AND e.period @> now())
                 """,
                 (event.battery_level, event.at, event.device_id, event.gateway_id),
-            )
+            ))
 
     def _touch(self, cur: psycopg.Cursor[Any], gateways: dict[str, datetime],
                devices: dict[int, datetime]) -> None:
@@ -414,6 +420,19 @@ class BatchWriter:
 
 
 _Window = tuple[datetime, datetime | None, str | None, tuple[int, int]]
+_Statement = tuple[str, Any]  # SQL and its parameters
+
+
+def _run_all(cur: psycopg.Cursor[Any], ops: list[_Statement]) -> None:
+    """The statements in order, in one pipeline (one round trip) when there are several. An
+    error surfaces when the pipeline ends, failing the transaction as an inline one would."""
+    if len(ops) > 1 and psycopg.Pipeline.is_supported():
+        with cur.connection.pipeline():
+            for sql, params in ops:
+                cur.execute(sql, params)
+    else:
+        for sql, params in ops:
+            cur.execute(sql, params)
 
 
 def _single_windows(enrolments: dict[str, list[_Enrolment]]) -> dict[str, _Window]:

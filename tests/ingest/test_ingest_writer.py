@@ -208,6 +208,50 @@ def test_device_events_are_recorded_once(fleet: Fleet) -> None:
     assert battery == (20,)
 
 
+def _status_and_event_items(gw: str, device: str, base: datetime) -> list[Incoming]:
+    """Online, a battery event, the last will, online again with a device report, another
+    event: each one's effect depends on the ones before it."""
+    events = topic(gw, Channel.EVENTS)
+
+    def event(level: int, at: datetime) -> Incoming:
+        e = DeviceEvent.new(gateway_id=gw, device_id=device, event=DeviceEventKind.BATTERY,
+                            at=at, battery_level=level)
+        return Incoming(events, decode_message(events, encode(e), at), at)
+
+    online = GatewayStatus(gateway_id=gw, state=GatewayState.ONLINE, at=base, outbox_depth=3)
+    will = GatewayStatus(gateway_id=gw, state=GatewayState.OFFLINE, at=base,
+                         reason="connection lost")
+    again = GatewayStatus(
+        gateway_id=gw, state=GatewayState.ONLINE, at=base + timedelta(seconds=3),
+        outbox_depth=7, devices=[DeviceState(device_id=device, connected=True,
+                                             battery_level=55, last_seen=base)])
+    return [status_item(gw, online, received_at=base), event(20, base + timedelta(seconds=1)),
+            status_item(gw, will, received_at=base + timedelta(seconds=2)),
+            status_item(gw, again, received_at=base + timedelta(seconds=3)),
+            event(30, base + timedelta(seconds=4))]
+
+
+def test_statuses_and_events_in_one_flush_apply_in_order(fleet: Fleet) -> None:
+    """One flush sends them together (one pipeline); the outcome is that of one flush each."""
+    base = datetime.now(UTC) - timedelta(minutes=5)
+    together, apart = fleet.gateways[0], fleet.gateways[1]
+    write(fleet.url, _status_and_event_items(together, fleet.devices_of(together)[0], base))
+    for item in _status_and_event_items(apart, fleet.devices_of(apart)[0], base):
+        write(fleet.url, [item])
+
+    def outcome(gw: str) -> tuple[Any, ...]:
+        with psycopg.connect(fleet.url) as conn:
+            row = conn.execute(
+                "SELECT g.status, g.status_at, g.status_reason, g.outbox_depth, d.battery_level "
+                "FROM gateways g, devices d WHERE g.id = %s AND d.address = %s",
+                (gw, fleet.devices_of(gw)[0])).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    assert outcome(together) == outcome(apart)
+    assert outcome(together)[0] == "online" and outcome(together)[4] == 30
+
+
 def test_quality_flags_origin_and_device_time_are_kept(fleet: Fleet) -> None:
     from vigil.messages import Origin
     from vigil.quality import QualityFlag

@@ -22,12 +22,17 @@ def test_cuts_resets_and_latency_between_gateways_and_broker(system: System) -> 
         config = FleetConfig(mqtt_url=f"mqtt://127.0.0.1:{proxy.port}", gateways=5,
                              devices_per_gateway=1, rate=100, duration_s=14, prefix="net",
                              values="flat", ack_timeout_s=3, resend_max_s=4, keepalive_s=5,
+                             # Publish every 50 ms (not the agent's 2 s linger), so a message is
+                             # always in flight when the network breaks.
+                             flush_interval_s=0.05,
                              database_url=system.database_url, alert_settle_s=0, drain_s=90)
         fleet = FleetThread(config, system.database_url).start()
         fleet.wait_acked(100)
-        proxy.delay_s = 0.2  # a slow uplink: everything still arrives, late
+        # A slow uplink: everything still arrives, late. It stays slow through the breaks
+        # below, so each one catches published-but-unacknowledged messages (~0.4 s of them)
+        # and the oracle's "resent" is certain rather than a race with a fast ingest.
+        proxy.delay_s = 0.2
         time.sleep(2)
-        proxy.delay_s = 0.0
         proxy.cut()  # Wi-Fi gone: connections dropped, reconnects refused
         time.sleep(3)
         proxy.restore()
@@ -35,6 +40,7 @@ def test_cuts_resets_and_latency_between_gateways_and_broker(system: System) -> 
         for _ in range(2):  # a flaky router resetting connections
             proxy.reset()
             time.sleep(1.5)
+        proxy.delay_s = 0.0
         report = fleet.report()
     finally:
         proxy.stop()
