@@ -117,7 +117,7 @@ def background(fleet: list[tuple[str, list[str]]], readings: int, batch: int, sa
     chunks = [fleet[i::4] for i in range(4)]
     with multiprocessing.get_context("fork").Pool(2) as pool:
         parts = pool.map(bench_ingest.generate,
-                         [(c, per_gateway, batch, base_ts, salt) for c in chunks if c])
+                         [(c, per_gateway, batch, base_ts, salt, False) for c in chunks if c])
     messages: list[Any] = []
     for group in zip(*parts, strict=False):  # interleave gateways
         messages.extend(group)
