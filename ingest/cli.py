@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-readings", type=int, help="flush at this many readings (5000)")
     p.add_argument("--batch-delay-ms", type=int, help="flush when the oldest waited this (50)")
     p.add_argument("--batch-min-delay-ms", type=int,
-                   help="flush when the oldest waited this and nothing else is waiting (off)")
+                   help="flush when the oldest waited this and nothing else is waiting (5; "
+                        "--batch-delay-ms or more turns it off)")
     p.add_argument("--max-future-s", type=float,
                    help="reject timestamps further ahead than this (600)")
     p.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on this port")

@@ -64,9 +64,9 @@ def test_bad_mqtt_url_in_environment_is_a_clear_error(monkeypatch: pytest.Monkey
         load_settings(None)
 
 
-def test_early_flush_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings(None).batch_min_delay_ms is None
-    monkeypatch.setenv("VIGIL_BATCH_MIN_DELAY_MS", "5")
+def test_early_flush_is_on_by_default_and_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings(None).batch_min_delay_ms == 5
+    monkeypatch.setenv("VIGIL_BATCH_MIN_DELAY_MS", "50")
+    assert load_settings(None).batch_min_delay_ms == 50
     with pytest.raises(ValueError):
         load_settings(None, batch_min_delay_ms=-1)
