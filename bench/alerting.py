@@ -39,7 +39,7 @@ from ingest import migrate, registry  # noqa: E402
 from ingest.alerting import AlertingHook, Sweeper  # noqa: E402
 from ingest.db_cli import sync_metrics  # noqa: E402
 from ingest.decoding import decode_message  # noqa: E402
-from ingest.nhs import check_digit  # noqa: E402
+from ingest.nhs import valid_nhs_number  # noqa: E402
 from ingest.writer import BatchWriter, Incoming  # noqa: E402
 from vigil.messages import Reading, ReadingBatch, encode  # noqa: E402
 from vigil.metrics import Metric  # noqa: E402
@@ -47,12 +47,7 @@ from vigil.topics import Channel, topic  # noqa: E402
 
 
 def nhs_number(seed: int) -> str:
-    while True:
-        first = f"{seed % 10**9:09d}"
-        digit = check_digit(first)
-        if digit is not None:
-            return first + str(digit)
-        seed += 1
+    return valid_nhs_number(seed)
 
 
 def seed(url: str, patients: int, since: datetime) -> list[tuple[str, str]]:

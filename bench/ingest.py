@@ -328,14 +328,9 @@ def seed(url: str, gateways: int, devices: int) -> list[tuple[str, list[str]]]:
 
 
 def _nhs(seed: int) -> str:
-    from ingest.nhs import check_digit
+    from ingest.nhs import valid_nhs_number
 
-    while True:
-        first = f"{100_000_000 + seed:09d}"
-        digit = check_digit(first)
-        if digit is not None:
-            return first + str(digit)
-        seed += 100_000
+    return valid_nhs_number(100_000_000 + seed, step=100_000)
 
 
 def count(url: str) -> tuple[int, int]:

@@ -35,7 +35,7 @@ from ingest import migrate, registry  # noqa: E402
 from ingest.alerting import Sweeper, sweeper  # noqa: E402
 from ingest.alerting.sweeper import SweepResult  # noqa: E402
 from ingest.db_cli import sync_metrics  # noqa: E402
-from ingest.nhs import check_digit  # noqa: E402
+from ingest.nhs import valid_nhs_number  # noqa: E402
 from vigil.metrics import CATALOGUE, Metric  # noqa: E402
 
 CONDITIONS = [None] * 7 + ["copd", "heart_failure", "hypertension"]
@@ -43,12 +43,7 @@ SCHEDULED = (Metric.SPO2, Metric.SYSTOLIC_BP, Metric.BODY_TEMPERATURE, Metric.BO
 
 
 def nhs_number(seed: int) -> str:
-    while True:
-        first = f"{seed % 10**9:09d}"
-        digit = check_digit(first)
-        if digit is not None:
-            return first + str(digit)
-        seed += 1
+    return valid_nhs_number(seed)
 
 
 def seed(url: str, patients: int, now: datetime, measured: float) -> None:

@@ -29,6 +29,17 @@ def check_digit(first_nine: str) -> int | None:
     return check
 
 
+def valid_nhs_number(seed: int, step: int = 1) -> str:
+    """A valid NHS number for seeding tests and benchmarks: nine digits from `seed` (modulo
+    10**9), moved on by `step` until they take a check digit (one in eleven never does)."""
+    while True:
+        first = f"{seed % 10**9:09d}"
+        digit = check_digit(first)
+        if digit is not None:
+            return first + str(digit)
+        seed += step
+
+
 def normalise_nhs_number(text: str) -> str:
     """The ten digits of a valid NHS number ("943 476 5919" -> "9434765919")."""
     digits = _SEPARATORS.sub("", text)

@@ -24,7 +24,7 @@ from ingest import migrate, registry
 from ingest.consumer import Consumer
 from ingest.db_cli import sync_metrics
 from ingest.decoding import decode_message
-from ingest.nhs import check_digit
+from ingest.nhs import valid_nhs_number
 from ingest.settings import load_settings
 from ingest.writer import BatchWriter, FlushResult, Incoming, InsertHook
 from vigil.messages import Ack, Reading, ReadingBatch, encode
@@ -35,13 +35,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def nhs_number(seed: int) -> str:
-    """A valid NHS number derived from a seed (skipping the never-issued check digit 10)."""
-    while True:
-        first = f"{seed % 10**9:09d}"
-        digit = check_digit(first)
-        if digit is not None:
-            return first + str(digit)
-        seed += 1
+    """A valid NHS number derived from a seed."""
+    return valid_nhs_number(seed)
 
 
 def migrate_db(url: str) -> None:

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.nhs import InvalidNhsNumber, check_digit, is_valid_nhs_number, normalise_nhs_number
+from ingest.nhs import (
+    InvalidNhsNumber,
+    check_digit,
+    is_valid_nhs_number,
+    normalise_nhs_number,
+    valid_nhs_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +71,11 @@ def db_conn_nhs(pg_server: object) -> object:
     migrate.migrate(url, migrate.discover()[:1])
     with psycopg.connect(url, autocommit=True) as conn:
         yield conn
+
+
+@given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=1, max_value=10**6))
+def test_valid_nhs_number_is_valid_and_starts_from_the_seed(seed: int, step: int) -> None:
+    number = valid_nhs_number(seed, step)
+    assert is_valid_nhs_number(number)
+    if check_digit(f"{seed % 10**9:09d}") is not None:
+        assert number[:9] == f"{seed % 10**9:09d}"

@@ -22,7 +22,7 @@ from api.security import hash_password
 from api.settings import ApiSettings
 from ingest import migrate, registry
 from ingest.db_cli import sync_metrics
-from ingest.nhs import check_digit
+from ingest.nhs import valid_nhs_number
 from vigil.metrics import CATALOGUE, Metric
 
 SECRET = "web-dashboard-test-secret-0123456789abcdef"
@@ -50,12 +50,7 @@ def migrate_db(url: str) -> None:
 
 
 def nhs_number(seed: int) -> str:
-    while True:
-        first = f"{(943_476_000 + seed * 37) % 10**9:09d}"
-        digit = check_digit(first)
-        if digit is not None:
-            return first + str(digit)
-        seed += 1000
+    return valid_nhs_number(943_476_000 + seed * 37, step=37_000)
 
 
 @dataclass
