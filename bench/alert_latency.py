@@ -36,7 +36,6 @@ shared, CPU cost moves less than wall time).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -49,7 +48,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +56,7 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psycopg  # noqa: E402
+from ingest_module import load_ingest_bench  # noqa: E402 (bench/, beside this script)
 
 from api.security import hash_password  # noqa: E402
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
@@ -73,15 +72,6 @@ CLINICIAN = "clinician@bench.example"
 PASSWORD = "bench-password"
 SECRET = "bench-secret-" + "x" * 40
 
-
-def load_ingest_bench() -> ModuleType:
-    """bench/ingest.py by path (as bench/system.py does): `ingest` is also a package name."""
-    spec = importlib.util.spec_from_file_location("bench_ingest", REPO / "bench" / "ingest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_ingest"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 bench_ingest = load_ingest_bench()

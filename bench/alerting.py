@@ -46,10 +46,6 @@ from vigil.metrics import Metric  # noqa: E402
 from vigil.topics import Channel, topic  # noqa: E402
 
 
-def nhs_number(seed: int) -> str:
-    return valid_nhs_number(seed)
-
-
 def seed(url: str, patients: int, since: datetime) -> list[tuple[str, str]]:
     """One gateway and one oximeter per patient; returns (gateway, device) pairs."""
     migrate.migrate(url)
@@ -59,7 +55,7 @@ def seed(url: str, patients: int, since: datetime) -> list[tuple[str, str]]:
         org = registry.create_organisation(conn, "bench")
         for i in range(patients):
             gateway = registry.create_gateway(conn, f"bench-{i:05d}", org)
-            patient = registry.create_patient(conn, org, nhs_number(1000 + 10 * i), f"P{i}")
+            patient = registry.create_patient(conn, org, valid_nhs_number(1000 + 10 * i), f"P{i}")
             address = f"BENCH-{i:05d}"
             device = registry.create_device(conn, address)
             registry.enrol(conn, patient, device, gateway, start=since)

@@ -42,9 +42,6 @@ CONDITIONS = [None] * 7 + ["copd", "heart_failure", "hypertension"]
 SCHEDULED = (Metric.SPO2, Metric.SYSTOLIC_BP, Metric.BODY_TEMPERATURE, Metric.BODY_WEIGHT)
 
 
-def nhs_number(seed: int) -> str:
-    return valid_nhs_number(seed)
-
 
 def seed(url: str, patients: int, now: datetime, measured: float) -> None:
     rnd = random.Random(7)
@@ -54,7 +51,7 @@ def seed(url: str, patients: int, now: datetime, measured: float) -> None:
         org = registry.create_organisation(conn, "bench")
         for i in range(patients):
             gateway = registry.create_gateway(conn, f"bench-{i:05d}", org)
-            patient = registry.create_patient(conn, org, nhs_number(1000 + 10 * i), f"P{i}")
+            patient = registry.create_patient(conn, org, valid_nhs_number(1000 + 10 * i), f"P{i}")
             device = registry.create_device(conn, f"BENCH-{i:05d}")
             registry.enrol(conn, patient, device, gateway, start=now - timedelta(days=2))
             condition = CONDITIONS[i % len(CONDITIONS)]

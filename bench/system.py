@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import itertools
 import json
 import os
@@ -47,13 +46,13 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
+from ingest_module import load_ingest_bench  # noqa: E402 (bench/, beside this script)
 
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
 from devstack.ports import free_port  # noqa: E402
@@ -68,15 +67,6 @@ DEVICES = {Mix.VIRTUAL_WARD: 1, Mix.CASELOAD: 5}
 # Simulated gateways per step at most (see run_step): the goal's 10,000 patients one each.
 DEFAULT_MAX_GATEWAYS = {Mix.VIRTUAL_WARD: 10_000, Mix.CASELOAD: 500}
 
-
-def load_ingest_bench() -> ModuleType:
-    """bench/ingest.py by path: its module name would collide with the `ingest` package."""
-    spec = importlib.util.spec_from_file_location("bench_ingest", REPO / "bench" / "ingest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_ingest"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def per_patient_rate(mix: Mix, devices: int) -> float:
