@@ -75,6 +75,7 @@ class EmulatedDevice:
         manufacturer: str = "Vigil Simulated Devices",
         firmware: str = "1.4.2",
         rssi: int = -60,
+        sent_log: int = SENT_LOG_SIZE,
     ) -> None:
         self.clock: Clock = clock or RealClock()
         self.values: ValueSource = values or steady()
@@ -86,7 +87,10 @@ class EmulatedDevice:
         self.serial = serial or address.replace(":", "").upper()
         self.battery = float(faults.battery_start)
         self.silent = False
-        self.sent: deque[SentPacket] = deque(maxlen=SENT_LOG_SIZE)
+        # The last `sent_log` packets put on the air (bounded: a demo device runs for days);
+        # `sent_total` counts them all, so a reader can tell when the log has dropped some.
+        self.sent: deque[SentPacket] = deque(maxlen=sent_log)
+        self.sent_total = 0
         self._forced_out_of_range = False
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = self.clock.monotonic()
@@ -224,12 +228,16 @@ class EmulatedDevice:
         """The value source at the true time, rounded like the device's display."""
         return round(self.values(metric, self.clock.now()), digits)
 
+    def _log_sent(self, packet: SentPacket) -> None:
+        self.sent.append(packet)
+        self.sent_total += 1
+
     def notify(self, uuid: int, value: GattValue | bytes, *, mangle: bool = True) -> bool:
         if self.silent:
             return False
         data = self._on_air(value, mangle)
         delivered = self._peripheral.notify(uuid, data)
-        self.sent.append(SentPacket(self.clock.now(), uuid, data, delivered))
+        self._log_sent(SentPacket(self.clock.now(), uuid, data, delivered))
         if delivered and mangle and self.faults.should_drop():
             self._peripheral.drop_link("device dropped the link (fault)")
         return delivered
@@ -239,7 +247,7 @@ class EmulatedDevice:
             return False
         data = self._on_air(value, mangle)
         confirmed = await self._peripheral.indicate(uuid, data)
-        self.sent.append(SentPacket(self.clock.now(), uuid, data, confirmed))
+        self._log_sent(SentPacket(self.clock.now(), uuid, data, confirmed))
         if confirmed and mangle and self.faults.should_drop():
             self._peripheral.drop_link("device dropped the link (fault)")
         return confirmed

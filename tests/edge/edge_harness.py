@@ -145,7 +145,12 @@ def expected_from(devices: Iterable[EmulatedDevice]) -> Expected:
     out = Expected()
     now = datetime.now(UTC)
     for device in devices:
-        for packet in list(device.sent):
+        log = list(device.sent)
+        if device.sent_total > len(log):
+            raise AssertionError(
+                f"{device.address} sent {device.sent_total} packets but logged only the last "
+                f"{len(log)}: the oracle would be incomplete; give the device a longer sent_log")
+        for packet in log:
             if packet.uuid not in MEASUREMENT_UUIDS:
                 continue
             try:
@@ -190,7 +195,22 @@ def check_every_reading_arrived(expected: Expected, received: dict[str, Reading]
     the device sent under that id, and nothing else was (beyond records whose indication the
     device counts as unconfirmed); each stream arrived whole, in order."""
     check_stamped(expected, received)
-    assert received_streams(received.values()) == expected.streams
+    got = received_streams(received.values())
+    assert got == expected.streams, _streams_difference(expected.streams, got)
+
+
+def _streams_difference(expected: dict[str, list[tuple[tuple[str, float], ...]]],
+                        got: dict[str, list[tuple[tuple[str, float], ...]]]) -> str:
+    """Where the first received stream departs from what its device sent, for the report."""
+    for device_id in sorted(set(expected) | set(got)):
+        want, have = expected.get(device_id, []), got.get(device_id, [])
+        if want != have:
+            at = next((i for i, (w, h) in enumerate(zip(want, have, strict=False))
+                       if w != h),
+                      min(len(want), len(have)))
+            return (f"{device_id}: sent {len(want)} measurements, received {len(have)}; first "
+                    f"difference at {at}: sent {want[at:at + 3]}, received {have[at:at + 3]}")
+    return "streams differ"
 
 
 def check_stamped(expected: Expected, received: dict[str, Reading]) -> None:

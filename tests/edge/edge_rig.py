@@ -51,7 +51,8 @@ def varying() -> ValueSource:
 def kit(faults: FaultProfile | None = None, seed: int = 1, *, stream_s: float = 0.1,
         kinds: tuple[str, ...] = ALL_KINDS) -> list[EmulatedDevice]:
     """Spot devices measuring every second or two (no inflation time), streams at `stream_s`."""
-    common: dict[str, Any] = {"values": varying(), "seed": seed}
+    # Every packet stays in the device's log: the oracle compares the whole run.
+    common: dict[str, Any] = {"values": varying(), "seed": seed, "sent_log": 1_000_000}
     if faults is not None:
         common["faults"] = faults
     spot = {"measurement_duration_s": 0.0, **common}

@@ -64,6 +64,20 @@ async def test_battery_level_is_notified_as_it_drains(clock: ManualClock, host: 
     assert await inbox.next_value() == BatteryLevel(battery_level=41)
 
 
+async def test_the_sent_log_is_bounded_and_counts_what_it_dropped(
+        clock: ManualClock, host: Host) -> None:
+    """A device keeps its last `sent_log` packets (a demo runs for days) and counts them all, so
+    a test oracle can tell its log no longer covers the run."""
+    strap = HeartRateStrap(ADDRESS, clock=clock, sent_log=4)
+    await host(strap)
+    client = await connect(ADDRESS)
+    await subscribe(client, Inbox(), 0x2A37)
+    await clock.advance(10)
+    heart_rate = [p for p in strap.sent if p.uuid == 0x2A37]
+    assert len(strap.sent) == 4 and len(heart_rate) == 4
+    assert strap.sent_total >= 10 > len(strap.sent)
+
+
 async def test_heart_rate_strap_sends_rr_intervals_at_1_hz(clock: ManualClock, host: Host) -> None:
     strap = HeartRateStrap(ADDRESS, clock=clock, values=steady({Metric.HEART_RATE: 72}))
     await host(strap)
