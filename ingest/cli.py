@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session-expiry-s", type=int, help="persistent session lifetime")
     p.add_argument("--receive-maximum", type=int,
                    help="unacknowledged messages the broker may send us (default 1000)")
+    p.add_argument("--writers", type=int,
+                   help="writer threads, each with a database connection (2)")
     p.add_argument("--batch-readings", type=int, help="flush at this many readings (5000)")
     p.add_argument("--batch-delay-ms", type=int, help="flush when the oldest waited this (50)")
     p.add_argument("--batch-min-delay-ms", type=int,

@@ -1,10 +1,21 @@
 """The MQTT consumer: receive, decode, batch, write, and only then acknowledge.
 
-Three threads, each doing one thing:
+Threads, each doing one thing:
 - paho's network loop only queues what arrives (no JSON on the network thread);
-- the decoder validates against the contract (pure, ingest.decoding);
-- the writer batches by size or time, writes one transaction (ingest.writer), then sends the
-  MQTT PUBACKs (manual_ack) and publishes the end-to-end Acks to each gateway.
+- the decoder validates against the contract (pure, ingest.decoding) and hands each message to
+  the writer that owns its gateway;
+- the writers (`writers`, default 2, each with its own database connection) batch by size or
+  time, write one transaction (ingest.writer), publish the end-to-end Acks to each gateway and
+  release the MQTT PUBACKs (manual_ack) in arrival order (ingest.inorder).
+
+Why several writers: a flush is Python work (staging rows, the alert rules) and then waiting on
+PostgreSQL (insert, alert statements, commit). One writer does them in turn, so the process
+never used more than about one of this machine's two cores (bench/ingest.py); with two, one
+writer's Python runs while the other's transaction runs. A gateway always goes to the same
+writer, so one gateway's messages -- and one patient's readings and alert state -- are written
+in arrival order by one transaction at a time, as with a single writer; two writers only meet
+on rows that two gateways share, and those are locked in a fixed order (and a deadlock, should
+one happen anyway, is retried like any failed flush).
 
 A message is acknowledged to the broker only after its readings are committed (ARCHITECTURE.md
 decision 3). While PostgreSQL is down the writer keeps its batch and retries with backoff; the
@@ -21,6 +32,7 @@ import queue
 import signal
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +54,7 @@ from ingest.decoding import (
     Rejection,
     decode_message,
 )
+from ingest.inorder import InOrder
 from ingest.readahead import ReadAheadClient
 from ingest.reasons import RejectReason
 from ingest.settings import IngestSettings
@@ -69,6 +82,7 @@ class Inbound:
     retain: bool
     generation: int  # which broker connection delivered it
     received_at: datetime
+    seq: int  # arrival order: PUBACKs are released in it
 
 
 _STOP = object()
@@ -83,7 +97,11 @@ class Consumer:
         self.limits = Limits(max_future=timedelta(seconds=settings.max_future_s))
         self.buckets = partition(settings.worker, settings.workers)
         self._inbound: queue.SimpleQueue[Inbound | object] = queue.SimpleQueue()
-        self._decoded: queue.SimpleQueue[tuple[Inbound, Decoded] | object] = queue.SimpleQueue()
+        # One queue, connection and thread per writer ("lane"); a gateway's lane is fixed.
+        self._lanes = settings.writers
+        self._decoded: list[queue.SimpleQueue[tuple[Inbound, Decoded] | object]] = [
+            queue.SimpleQueue() for _ in range(self._lanes)]
+        self._conns: list[psycopg.Connection | None] = [None] * self._lanes
         # Readings decoded and not yet taken by the writer. The decoder stays at most
         # _ahead_limit ahead: raw payloads waiting are a few bytes objects, decoded ones are
         # ~4 tracked objects a reading, and the garbage collector's full scans grow with them
@@ -92,27 +110,31 @@ class Consumer:
         self._ahead = threading.Condition()
         self._ahead_count = 0
         self._ahead_limit = 2 * settings.batch_readings
-        self._conn: psycopg.Connection | None = None
         # Connection generation: bumped when a connection ends. A PUBACK is only ever sent on
         # the connection that delivered the message; older ones are redelivered and deduped.
         self._generation = 0
+        # Held while PUBACKs are released, so two writers' runs go out in order.
         self._ack_lock = threading.Lock()
+        self._order: InOrder[Inbound] = InOrder()
+        self._received = 0  # sequence numbers handed out (by paho's network thread only)
         self._connected = threading.Event()
         self._closing = threading.Event()  # stop taking new messages
         self._give_up = threading.Event()  # stop retrying the database
         self._done = threading.Event()
         self._stop_requested = threading.Event()  # SIGTERM, or a fatal error
         self.failed = False
-        self._pending = 0
         self._commits = 0
+        self._commits_lock = threading.Lock()
         self._crash_after = int(os.environ.get(CRASH_AFTER_COMMIT_ENV, "0") or 0)
         self.last_commit_at: datetime | None = None
         self.database_ok = False
         self.client = self._make_client()
-        self._threads = [
-            threading.Thread(target=self._decode_loop, name="ingest-decoder", daemon=True),
-            threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True),
-        ]
+        self._decoder = threading.Thread(target=self._decode_loop, name="ingest-decoder",
+                                         daemon=True)
+        self._writers = [
+            threading.Thread(target=self._write_loop, args=(lane,), name=f"ingest-writer-{lane}",
+                             daemon=True)
+            for lane in range(self._lanes)]
 
     # -- MQTT ---------------------------------------------------------------------------
 
@@ -182,9 +204,15 @@ class Consumer:
     def _receive(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
         if self._closing.is_set():
             return  # not acknowledged: the broker redelivers it to our next session
-        self._pending += 1
+        seq = self._received
+        self._received = seq + 1
         self._inbound.put(Inbound(topic, payload, mid, qos, retain, self._generation,
-                                  datetime.now(UTC)))
+                                  datetime.now(UTC), seq))
+
+    @property
+    def _pending(self) -> int:
+        """Messages received and not yet acknowledged to the broker."""
+        return self._received - self._order.released
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -192,7 +220,7 @@ class Consumer:
         target = self.settings.mqtt
         self.client.connect_async(target.host, target.port, keepalive=30, clean_start=False,
                                   properties=self._connect_properties())
-        for thread in self._threads:
+        for thread in (self._decoder, *self._writers):
             thread.start()
         self.client.loop_start()
 
@@ -201,10 +229,13 @@ class Consumer:
         forget_session the broker drops our session (for throwaway consumers in tests)."""
         self._closing.set()
         self._inbound.put(_STOP)
-        self._threads[1].join(timeout)
-        if self._threads[1].is_alive():
+        deadline = time.monotonic() + timeout
+        for thread in self._writers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._writers):
             self._give_up.set()  # the database is down: leave the rest to redelivery
-            self._threads[1].join(5)
+            for thread in self._writers:
+                thread.join(5)
         self._done.set()
         properties = None
         if forget_session:
@@ -212,8 +243,9 @@ class Consumer:
             properties.SessionExpiryInterval = 0
         self.client.disconnect(properties=properties)
         self.client.loop_stop()
-        if self._conn is not None:
-            self._conn.close()
+        for conn in self._conns:
+            if conn is not None:
+                conn.close()
 
     def run(self) -> int:
         """Run until SIGTERM or SIGINT."""
@@ -252,7 +284,8 @@ class Consumer:
         while True:
             item = self._inbound.get()
             if not isinstance(item, Inbound):
-                self._decoded.put(_STOP)
+                for lane in self._decoded:
+                    lane.put(_STOP)
                 return
             with self._ahead:
                 while self._ahead_count >= self._ahead_limit:
@@ -270,21 +303,29 @@ class Consumer:
                     item.payload))
             with self._ahead:
                 self._ahead_count += _weight(decoded)
-            self._decoded.put((item, decoded))
+            self._decoded[self._lane_of(item.topic, decoded)].put((item, decoded))
+
+    def _lane_of(self, topic: str, decoded: Decoded) -> int:
+        """The writer of this message's gateway (the topic's, for messages without one)."""
+        if self._lanes == 1:
+            return 0
+        key = decoded.gateway_id or topic
+        return zlib.crc32(key.encode()) % self._lanes
 
     # -- writer -------------------------------------------------------------------------
 
-    def _write_loop(self) -> None:
+    def _write_loop(self, lane: int) -> None:
         try:
-            self._write_batches()
+            self._write_batches(lane)
         except BaseException:
             log.exception("the writer stopped on an unexpected error; exiting")
             self.failed = True
             self._stop_requested.set()
             raise
 
-    def _write_batches(self) -> None:
+    def _write_batches(self, lane: int) -> None:
         s = self.settings
+        inbox = self._decoded[lane]
         delay = s.batch_delay_ms / 1000
         early = delay if s.batch_min_delay_ms is None else min(delay, s.batch_min_delay_ms / 1000)
         batch: list[tuple[Inbound, Decoded]] = []
@@ -294,13 +335,12 @@ class Consumer:
         checked = 0.0
         while True:
             if not batch and time.monotonic() - checked > _IDLE_CHECK_S:
-                self._check_database()  # keeps /healthz truthful while no traffic flows
+                self._check_database(lane)  # keeps /healthz truthful while no traffic flows
                 checked = time.monotonic()
-            wait = early if self._caught_up() else delay
+            wait = early if self._caught_up(lane) else delay
             timeout = max(0.0, first + wait - time.monotonic()) if batch else 0.5
             try:
-                item = self._decoded.get(timeout=timeout) if not stopping else \
-                    self._decoded.get_nowait()
+                item = inbox.get(timeout=timeout) if not stopping else inbox.get_nowait()
             except queue.Empty:
                 item = None
             if isinstance(item, tuple):
@@ -318,43 +358,46 @@ class Consumer:
             full = readings >= s.batch_readings or len(batch) >= s.receive_maximum
             age = time.monotonic() - first
             due = batch and (full or stopping or age >= delay
-                             or (age >= early and self._caught_up()))
+                             or (age >= early and self._caught_up(lane)))
             if due:
-                if not self._flush(batch):
+                if not self._flush(lane, batch):
                     return  # gave up on the database while stopping; nothing acknowledged
                 batch, readings = [], 0
             if stopping and not batch and item is None:
                 return
 
-    def _caught_up(self) -> bool:
-        """Nothing received is waiting to be decoded or taken by the writer."""
-        return self._decoded.empty() and self._inbound.empty()
+    def _caught_up(self, lane: int) -> bool:
+        """Nothing received is waiting to be decoded or taken by this writer."""
+        return self._decoded[lane].empty() and self._inbound.empty()
 
-    def _check_database(self) -> None:
+    def _check_database(self, lane: int) -> None:
         try:
-            conn = self._connection()
+            conn = self._connection(lane)
             conn.execute("SELECT 1")
             conn.rollback()
             self.database_ok = True
         except psycopg.Error as exc:
             self.database_ok = False
-            self._drop_connection()
+            self._drop_connection(lane)
             log.warning("database unavailable", extra={"fields": {"error": str(exc).strip()}})
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.settings.database_url, connect_timeout=5,
-                                         application_name="vigil-ingest")
-            BatchWriter.prepare(self._conn)
-        return self._conn
+    def _connection(self, lane: int) -> psycopg.Connection:
+        conn = self._conns[lane]
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.settings.database_url, connect_timeout=5,
+                                   application_name=f"vigil-ingest-writer-{lane}")
+            BatchWriter.prepare(conn)
+            self._conns[lane] = conn
+        return conn
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
+    def _drop_connection(self, lane: int) -> None:
+        conn = self._conns[lane]
+        if conn is not None:
             with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
+                conn.close()
+            self._conns[lane] = None
 
-    def _flush(self, batch: Sequence[tuple[Inbound, Decoded]]) -> bool:
+    def _flush(self, lane: int, batch: Sequence[tuple[Inbound, Decoded]]) -> bool:
         items = [Incoming(inbound.topic, decoded, inbound.received_at)
                  for inbound, decoded in batch]
         self.metrics.wait_seconds.observe(
@@ -363,12 +406,22 @@ class Consumer:
         attempt = 0
         while True:
             try:
-                result = self._write(items)
+                result = self._write(lane, items)
                 break
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if _conflict(exc):
+                    # A deadlock or serialization failure with another writer or the sweeper:
+                    # rolled back whole, the connection is fine; run the batch again.
+                    self.metrics.write_errors.inc()
+                    attempt += 1
+                    log.warning("write conflict; retrying the batch", extra={"fields": {
+                        "error": str(exc).strip(), "attempt": attempt, "messages": len(items)}})
+                    if self._give_up.wait(0.01 * attempt):
+                        return False
+                    continue
                 self.database_ok = False
                 self.metrics.database_errors.inc()
-                self._drop_connection()
+                self._drop_connection(lane)
                 wait = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
                 attempt += 1
                 log.warning("database unavailable; keeping the batch and retrying",
@@ -389,15 +442,17 @@ class Consumer:
                 if self._give_up.wait(wait):
                     return False
         self.database_ok = True
-        self._commits += 1
-        if self._crash_after and result.inserted and self._commits >= self._crash_after:
+        with self._commits_lock:
+            self._commits += 1
+            commits = self._commits
+        if self._crash_after and result.inserted and commits >= self._crash_after:
             os.kill(os.getpid(), signal.SIGKILL)
         self._acknowledge(batch, result)
         self._observe(batch, result, time.perf_counter() - started)
         return True
 
-    def _write(self, items: list[Incoming]) -> FlushResult:
-        conn = self._connection()
+    def _write(self, lane: int, items: list[Incoming]) -> FlushResult:
+        conn = self._connection(lane)
         try:
             return self.writer.write(conn, items)
         except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -422,16 +477,17 @@ class Consumer:
         # Corked: the PUBACKs and Acks of one flush wake paho's network loop once rather than
         # once per packet (ingest.readahead). The Acks are built without pydantic models.
         with self.client.corked():
-            with self._ack_lock:
-                generation = self._generation
-                for inbound, _ in batch:
-                    if inbound.qos > 0 and inbound.generation == generation:
-                        self.client.ack(inbound.mid, inbound.qos)
-            self._pending -= len(batch)
             committed_at = AckEncoder(result.committed_at or datetime.now(UTC))
             for gateway in set(result.stored) | set(result.rejected):
                 self._publish_acks(gateway, committed_at, result.stored.get(gateway, []),
                                    result.rejected.get(gateway, []))
+            # This batch's PUBACKs, and any another writer's commits were waiting behind, in
+            # arrival order; under the lock, so two writers' runs cannot interleave.
+            with self._ack_lock:
+                generation = self._generation
+                for inbound in self._order.complete((i.seq, i) for i, _ in batch):
+                    if inbound.qos > 0 and inbound.generation == generation:
+                        self.client.ack(inbound.mid, inbound.qos)
 
     def _publish_acks(self, gateway: str, encoder: AckEncoder, stored: list[str],
                       rejected: list[tuple[str, RejectReason]]) -> None:
@@ -468,6 +524,11 @@ class Consumer:
                         oldest = reading.received_at
         if oldest is not None:
             m.reading_lag_seconds.set((now - oldest).total_seconds())
+
+
+def _conflict(exc: psycopg.Error) -> bool:
+    """SQLSTATE class 40, transaction rollback: a deadlock or a serialization failure."""
+    return (exc.sqlstate or "").startswith("40")
 
 
 def _weight(decoded: Decoded) -> int:

@@ -86,7 +86,7 @@ class ReadAheadClient(mqtt.Client):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._corked_by: int | None = None  # the thread queueing without wake-ups
+        self._corked: set[int] = set()  # threads queueing without wake-ups (ingest's writers)
         self._held = False
         # Set to take QoS 1 publishes without paho's MQTTMessage (see the module docstring);
         # publishes it cannot take still go to on_message.
@@ -98,19 +98,21 @@ class ReadAheadClient(mqtt.Client):
     @contextlib.contextmanager
     def corked(self) -> Iterator[None]:
         """Packets this thread queues meanwhile (ack(), publish()) wake the network loop once,
-        at the end, instead of once each."""
-        self._corked_by = threading.get_ident()
+        at the end, instead of once each. Several threads may be corked at once (ingest's writers);
+        each wakes the loop on leaving if anything is held."""
+        me = threading.get_ident()
+        self._corked.add(me)
         try:
             yield
         finally:
-            self._corked_by = None
+            self._corked.discard(me)
             if self._held:
                 self._held = False
                 self._wake()
 
     def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
                       info: mqtt.MQTTMessageInfo | None = None) -> MQTTErrorCode:
-        if self._corked_by != threading.get_ident() or self._thread is None:
+        if threading.get_ident() not in self._corked or self._thread is None:
             return super()._packet_queue(command, packet, mid, qos, info)
         # What paho's _packet_queue does in threaded mode, minus the wake-up.
         self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0,

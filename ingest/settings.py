@@ -84,6 +84,9 @@ class IngestSettings(BaseSettings):
     # How many unacknowledged messages the broker may have in flight to us (MQTT v5 Receive
     # Maximum): the upper bound of one batch in messages.
     receive_maximum: int = Field(1000, ge=1, le=65535)
+    # Writer threads, each with its own database connection; a gateway always goes to the
+    # same one (ingest.consumer). 1 = everything in one writer, strictly in arrival order.
+    writers: int = Field(2, ge=1, le=16)
     # Flush when this many readings are waiting, or the oldest has waited this long.
     batch_readings: int = Field(5000, ge=1)
     batch_delay_ms: int = Field(50, ge=1)

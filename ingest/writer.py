@@ -393,16 +393,19 @@ class BatchWriter:
 
     def _touch(self, cur: psycopg.Cursor[Any], gateways: dict[str, datetime],
                devices: dict[int, datetime]) -> None:
+        # Sorted, so concurrent writers (ingest.consumer) meet shared rows in the same order.
         if gateways:
+            ids = sorted(gateways)
             cur.execute(
                 "UPDATE gateways g SET last_seen = greatest(g.last_seen, v.seen) "
                 "FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, seen) WHERE g.id = v.id",
-                (list(gateways), list(gateways.values())))
+                (ids, [gateways[i] for i in ids]))
         if devices:
+            keys = sorted(devices)
             cur.execute(
                 "UPDATE devices d SET last_seen = greatest(d.last_seen, v.seen) "
                 "FROM unnest(%s::int[], %s::timestamptz[]) AS v(id, seen) WHERE d.id = v.id",
-                (list(devices), list(devices.values())))
+                (keys, [devices[k] for k in keys]))
 
     def _dead_letters(self, cur: psycopg.Cursor[Any], dead: list[_DeadLetter],
                       result: FlushResult) -> None:

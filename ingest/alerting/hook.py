@@ -22,6 +22,7 @@ alert within a flush only the last is written (one alert event per alert and flu
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ class AlertingHook:
         self.clock = clock
         self.stats = HookStats()
         self.states = store.StateCache()
+        # Ingest's writers call on_inserted concurrently (for different gateways).
+        self._stats_lock = threading.Lock()
 
     def on_inserted(self, cursor: psycopg.Cursor[Any], rows: Sequence[NewReading]) -> None:
         if not rows:
@@ -121,7 +124,8 @@ class AlertingHook:
             except Exception:
                 # A bug in the rules must not stop ingest or lose readings: store them,
                 # leave this patient's alert state untouched, and say so loudly.
-                self.stats.failures += 1
+                with self._stats_lock:
+                    self.stats.failures += 1
                 log.exception("alert evaluation failed; readings stored without alerting",
                               extra={"fields": {"patient_id": pid}})
                 continue
@@ -131,15 +135,18 @@ class AlertingHook:
                 changes.append(AlertChange(pid, t, trigger_of(t.evaluation, outcome.triggers)))
         evaluated = time.perf_counter()
         write(cursor, states, changes, self.states)
-        s = self.stats
-        s.load_seconds += loaded - started
-        s.rules_seconds += evaluated - loaded
-        s.write_seconds += time.perf_counter() - evaluated
-        s.flushes += 1
-        s.readings += len(rows)
-        s.patients += len(patients)
-        s.alert_changes += len(changes)
-        s.pages += sum(1 for c in changes if c.transition.page)
+        finished = time.perf_counter()
+        pages = sum(1 for c in changes if c.transition.page)
+        with self._stats_lock:
+            s = self.stats
+            s.load_seconds += loaded - started
+            s.rules_seconds += evaluated - loaded
+            s.write_seconds += finished - evaluated
+            s.flushes += 1
+            s.readings += len(rows)
+            s.patients += len(patients)
+            s.alert_changes += len(changes)
+            s.pages += pages
 
 
 def write(cursor: psycopg.Cursor[Any], states: dict[int, StreamState],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,17 +112,20 @@ class StateCache:
     def __init__(self, capacity: int = 50_000) -> None:
         self.capacity = capacity
         self._entries: dict[int, tuple[str, StreamState]] = {}
+        self._lock = threading.Lock()  # ingest's writers share one cache
 
     def get(self, patient_id: int, text: str) -> StreamState | None:
         entry = self._entries.get(patient_id)
         return entry[1] if entry is not None and entry[0] == text else None
 
     def put(self, patient_id: int, text: str, state: RuleState | StreamState) -> None:
-        entries = self._entries
-        entries.pop(patient_id, None)
-        if len(entries) >= self.capacity:  # the least recently written goes
-            del entries[next(iter(entries))]
-        entries[patient_id] = (text, StreamState.of(state))
+        value = (text, StreamState.of(state))
+        with self._lock:
+            entries = self._entries
+            entries.pop(patient_id, None)
+            if len(entries) >= self.capacity:  # the least recently written goes
+                del entries[next(iter(entries))]
+            entries[patient_id] = value
 
 
 def lock_patients(cur: psycopg.Cursor[Any], patient_ids: Sequence[int], *,
