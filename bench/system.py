@@ -4,6 +4,8 @@
     .venv/bin/python bench/system.py --quick         # 0.5k, 1k, 2k readings/s, 8 s a step
     .venv/bin/python bench/system.py --rates 2000,5000,10000,20000 --mix virtual-ward \\
         --profile var/ingest-profile.txt            # plus py-spy of ingest on the first step
+    .venv/bin/python bench/system.py --mix virtual-ward --rates 2000,4000 --step-seconds 15 \\
+        --all-steps --pg-statements 15              # plus PostgreSQL's top statements a step
 
 What runs (all child processes we own, loopback, nothing else touched): PostgreSQL, Mosquitto
 (no persistence: the devstack default rewrites its store per message), `vigil ingest` (alerting
@@ -53,6 +55,8 @@ sys.path.insert(0, str(REPO))
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from ingest_module import load_ingest_bench  # noqa: E402 (bench/, beside this script)
+from pg_statements import SETTINGS as PG_STATEMENTS_SETTINGS  # noqa: E402 (bench/ too)
+from pg_statements import StatementMeter  # noqa: E402
 
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
 from devstack.ports import free_port  # noqa: E402
@@ -83,6 +87,8 @@ class Step:
     cpu_s: dict[str, float]
     rss_mb: dict[str, float]
     wall_s: float
+    # The fleet's traffic window (wall-clock start, end), when it reported one.
+    window: tuple[float, float] | None = None
 
     @property
     def passed(self) -> bool:
@@ -184,7 +190,7 @@ def settle(ingest_pid: int, quiet_s: float = 3.0, timeout: float = 180.0) -> flo
 
 def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg: PostgresServer,
              broker: MosquittoBroker, pids: dict[str, list[int]], work: Path, n: int,
-             profile: Path | None) -> Step:
+             profile: Path | None, statements: StatementMeter | None = None) -> Step:
     devices = DEVICES[mix]
     patients = rate / per_patient_rate(mix, devices)
     # One gateway per patient up to --max-gateways; beyond that the fleet time-compresses
@@ -211,6 +217,8 @@ def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg
            "--alert-settle", "0", "--json", "--quiet", *args.fleet_arg]
     out = work / f"fleet-{n}.json"
     err = work / f"fleet-{n}.log"
+    if statements is not None:
+        statements.reset()  # after enrolment: only the step's traffic counts
     with open(out, "wb") as o, open(err, "wb") as e:
         fleet = subprocess.Popen(cmd, cwd=REPO, stdout=o, stderr=e)
     meter = Processes(pids)
@@ -219,6 +227,8 @@ def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg
     started = time.monotonic()
     while fleet.poll() is None:
         meter.sample()
+        if statements is not None:
+            statements.maybe_snapshot()
         if profile is not None and profiler is None and time.monotonic() - started > 3:
             # After enrolment and warm-up; py-spy samples ingest while the fleet generates.
             profiler = subprocess.Popen(
@@ -231,6 +241,7 @@ def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg
     if profiler is not None:
         profiler.wait(60)
     wall = time.monotonic() - started
+    window = None
     text = out.read_text()
     try:
         report = FleetReport.model_validate(json.loads(text))
@@ -244,8 +255,9 @@ def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg
         end = start + report.generating_s + report.draining_s
         cpu = {name: meter.cpu_between(name, start, end) for name in cpu if name != "fleet"}
         cpu["fleet"] = report.cpu_s
+        window = (start, end)
     return Step(mix, rate, report, error, cpu, {k: v / 2**20 for k, v in meter.peak.items()},
-                wall)
+                wall, window)
 
 
 SYSTEM = ("ingest", "postgres", "mosquitto")
@@ -401,6 +413,9 @@ def main() -> int:
     p.add_argument("--keep", action="store_true",
                    help="keep the work dir (database, logs, fleet reports) afterwards")
     p.add_argument("--quick", action="store_true", help="0.5k, 1k, 2k readings/s, 8 s a step")
+    p.add_argument("--pg-statements", type=int, default=0, metavar="N",
+                   help="run PostgreSQL with pg_stat_statements and print each step's top N "
+                   "statements by execution time (bench/pg_statements.py)")
     args = p.parse_args()
     if args.quick:
         args.rates, args.step_seconds, args.ceiling_rows = "500,1000,2000", 8.0, 100_000
@@ -410,7 +425,9 @@ def main() -> int:
     mixes = [Mix(m) for m in args.mix] if args.mix else [Mix.VIRTUAL_WARD, Mix.CASELOAD]
 
     work = Path(tempfile.mkdtemp(prefix="vigil-system-bench-"))
-    pg = PostgresServer(work / "pg")
+    pg = PostgresServer(work / "pg",
+                        settings=PG_STATEMENTS_SETTINGS if args.pg_statements else {})
+    statements: StatementMeter | None = None
     broker = MosquittoBroker(work / "mqtt", persistence=False, max_inflight=1000,
                              max_queued=10_000_000)
     children: list[subprocess.Popen[bytes]] = []
@@ -418,6 +435,10 @@ def main() -> int:
         pg.start()
         broker.start()
         migrate.migrate(pg.url)
+        if args.pg_statements:
+            assert pg.process is not None
+            statements = StatementMeter(pg.url, pg.process.pid)
+            statements.install()
         print(f"servers: PostgreSQL on :{pg.port}, Mosquitto on :{broker.port}; "
               f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
               f"work dir {work}")
@@ -476,8 +497,13 @@ def main() -> int:
                 if waited > 10:
                     print(f"  (waited {waited:.0f} s for the previous backlog to drain)")
                 step = run_step(mix, rate, args.step_seconds, args, pg, broker, pids, work, n,
-                                profile)
+                                profile, statements)
                 print_step(step)
+                if statements is not None and step.report is not None:
+                    window = step.window or (statements.snapshots[0].at, time.time())
+                    statements.report(args.pg_statements, window,
+                                      step.report.readings_generated,
+                                      step.cpu_s.get("postgres"))
                 if not step.passed:
                     if args.all_steps:
                         continue
@@ -501,6 +527,8 @@ def main() -> int:
             summarise_profile(args.profile)
         return 0
     finally:
+        if statements is not None:
+            statements.close()
         for child in children:
             if child.poll() is None:
                 child.terminate()

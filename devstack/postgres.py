@@ -93,6 +93,9 @@ class PostgresServer:
     port: int = field(default_factory=free_port)
     database: str = "vigil"
     bindir: Path = field(default_factory=find_bindir)
+    # Extra server settings, each passed as `-c key=value` after the defaults (so they win),
+    # e.g. {"shared_preload_libraries": "pg_stat_statements"} for bench/system.py.
+    settings: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -128,10 +131,11 @@ class PostgresServer:
         if stale.exists() and self.process is None:
             stale.unlink()  # left by a killed server of ours; the port is ours to reuse
         log = open(self.datadir / "server.log", "ab")  # noqa: SIM115 - owned by the child
+        extra = [arg for key, value in self.settings.items() for arg in ("-c", f"{key}={value}")]
         self.process = subprocess.Popen(
             [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
              "-h", "127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=on",
-             "-c", "max_connections=200", "-c", "shared_buffers=128MB"],
+             "-c", "max_connections=200", "-c", "shared_buffers=128MB", *extra],
             stdout=log, stderr=log, preexec_fn=_demote(_run_as()),
             start_new_session=True,
         )
