@@ -21,8 +21,9 @@ router = APIRouter(prefix="/patients", tags=["readings"])
 MAX_SPAN = timedelta(days=400)
 
 
-# response_model documents the body; the route returns it already serialised (one pydantic
-# dump instead of FastAPI's dump, re-validation and json.dumps of up to 10,000 items).
+# response_model documents the body; the route returns it already serialised (api.trends
+# Trend.json: the bytes of ReadingSeries.model_dump_json, without FastAPI's dump,
+# re-validation and json.dumps of up to 10,000 items, nor a pydantic model per bucket).
 @router.get("/{patient_id}/readings", response_model=ReadingSeries,
             responses=responses(401, 404, 422))
 async def get_readings(
@@ -45,7 +46,7 @@ async def get_readings(
     if request.app.state.rollups is None:
         # TimescaleDB continuous aggregates, if the migration created them.
         request.app.state.rollups = await trends.available_rollups(conn)
-    series: ReadingSeries = await trends.series(
+    trend = await trends.query(
         conn, patient_id=patient.id, metric=metric, since=start, until=end,
         resolution=resolution, max_points=max_points, rollups=request.app.state.rollups)
-    return Response(series.model_dump_json(), media_type="application/json")
+    return Response(trend.json(), media_type="application/json")
