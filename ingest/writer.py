@@ -29,6 +29,7 @@ from ingest.decoding import (
     StatusMessage,
 )
 from ingest.reasons import RejectReason
+from ingest.upkeep import Statement, Upkeep
 from vigil.messages import GatewayState, Reading
 from vigil.metrics import CATALOGUE
 
@@ -199,11 +200,10 @@ class BatchWriter:
         new_candidates: dict[str, NewReading] = {}
         device_seen: dict[int, datetime] = {}
         seen_gateways: dict[str, datetime] = {}
-        # Status and event statements, in arrival order, sent together after the loop (they
-        # are one or two a message: a round trip each was ~15 % of ingest's samples with a
-        # virtual ward's heartbeats). Nothing in the loop reads what they write, and they still
-        # run before the readings and the insert hook, as when they ran inline.
-        ops: list[_Statement] = []
+        # Statuses and events, as a few set-based statements sent together after the loop
+        # (ingest.upkeep). Nothing in the loop reads what they write, and they still run before
+        # the readings and the insert hook, as when they ran inline.
+        upkeep = Upkeep()
         for item in items:
             message = item.decoded
             gateway = _gateway_of(message)
@@ -218,13 +218,13 @@ class BatchWriter:
                 self._unknown_gateway(item, gateway, dead, result)
                 continue
             if isinstance(message, StatusMessage):
-                self._status(ops, message, item.received_at)
+                upkeep.status(message, item.received_at)
                 if message.status.state is GatewayState.ONLINE and not message.retained:
                     seen_gateways[gateway] = item.received_at
                 continue
             seen_gateways[gateway] = item.received_at
             if isinstance(message, EventMessage):
-                self._event(ops, message, item.received_at)
+                upkeep.event(message, item.received_at)
                 # The gateway keeps events in its outbox too, until this ack names them.
                 result.stored[gateway].append(message.event.event_id)
                 result.events += 1
@@ -266,7 +266,7 @@ class BatchWriter:
                                                             gateway)
                 if device_seen.get(device_id, reading.received_at) <= reading.received_at:
                     device_seen[device_id] = reading.received_at
-        _run_all(cur, ops)
+        _run_all(cur, upkeep.statements())
         if staged:
             self._insert(cur, staged, new_candidates, result)
         self._touch(cur, seen_gateways, device_seen)
@@ -315,82 +315,6 @@ class BatchWriter:
             ids += [r.reading_id for r in message.rejections if r.reading_id is not None]
             result.rejected[gateway] += [(i, RejectReason.UNKNOWN_GATEWAY) for i in ids]
 
-    def _status(self, ops: list[_Statement], message: StatusMessage,
-                received_at: datetime) -> None:
-        status = message.status
-        online = status.state is GatewayState.ONLINE
-        # The last will ("offline") was composed at connect time: its `at` and its outbox
-        # figures are stale, so the time is our receipt time and the figures stay as they were.
-        # A retained status replayed on a fresh subscription is applied only to a gateway we
-        # know nothing about yet, with the time it carries.
-        at = status.at if message.retained else (status.at if online else received_at)
-        ops.append((
-            """
-            UPDATE gateways SET
-                status = %(state)s,
-                status_at = CASE WHEN status = %(state)s AND status_at IS NOT NULL
-                                 THEN status_at ELSE %(at)s END,
-                status_reason = %(reason)s,
-                software_version = coalesce(%(software)s, software_version),
-                outbox_depth = CASE WHEN %(online)s THEN %(depth)s ELSE outbox_depth END,
-                oldest_pending_at = CASE WHEN %(online)s THEN %(oldest)s
-                                         ELSE oldest_pending_at END,
-                heartbeat_interval_s = coalesce(%(heartbeat)s, heartbeat_interval_s)
-            WHERE id = %(id)s AND (NOT %(retained)s OR status_at IS NULL)
-            """,
-            {"state": status.state.value, "at": at, "reason": status.reason,
-             "software": status.software_version, "online": online,
-             "depth": status.outbox_depth, "oldest": status.oldest_pending_at,
-             "heartbeat": status.heartbeat_interval_s, "id": message.gateway_id,
-             "retained": message.retained},
-        ))
-        if online and status.devices:
-            # Only devices enrolled through this gateway right now: a gateway may not speak
-            # for another patient's device.
-            ops.append((
-                """
-                UPDATE devices d SET
-                    battery_level = coalesce(v.battery, d.battery_level),
-                    last_seen = greatest(d.last_seen, v.seen)
-                FROM unnest(%s::text[], %s::smallint[], %s::timestamptz[]) AS v(address,
-                     battery, seen)
-                WHERE d.address = v.address AND EXISTS (
-                    SELECT 1 FROM enrolments e WHERE e.device_id = d.id
-                    AND e.gateway_id = %s AND e.period @> now())
-                """,
-                ([s.device_id for s in status.devices],
-                 [s.battery_level for s in status.devices],
-                 [s.last_seen for s in status.devices], message.gateway_id),
-            ))
-
-    def _event(self, ops: list[_Statement], message: EventMessage,
-               received_at: datetime) -> None:
-        event = message.event
-        ops.append((
-            """
-            INSERT INTO device_events (event_id, gateway_id, device_address, device_id, event,
-                                       at, received_at, battery_level, count, detail, raw_hex)
-            VALUES (%s, %s, %s, (SELECT id FROM devices WHERE address = %s), %s, %s, %s, %s,
-                    %s, %s, %s)
-            ON CONFLICT (event_id) DO NOTHING
-            """,
-            (event.event_id, event.gateway_id, event.device_id, event.device_id,
-             event.event.value, event.at, received_at, event.battery_level, event.count,
-             event.detail, event.raw_hex),
-        ))
-        if event.device_id is not None:
-            ops.append((
-                """
-                UPDATE devices d SET
-                    battery_level = coalesce(%s, d.battery_level),
-                    last_seen = greatest(d.last_seen, %s)
-                WHERE d.address = %s AND EXISTS (
-                    SELECT 1 FROM enrolments e WHERE e.device_id = d.id
-                    AND e.gateway_id = %s AND e.period @> now())
-                """,
-                (event.battery_level, event.at, event.device_id, event.gateway_id),
-            ))
-
     def _touch(self, cur: psycopg.Cursor[Any], gateways: dict[str, datetime],
                devices: dict[int, datetime]) -> None:
         # Sorted, so concurrent writers (ingest.consumer) meet shared rows in the same order.
@@ -423,10 +347,9 @@ class BatchWriter:
 
 
 _Window = tuple[datetime, datetime | None, str | None, tuple[int, int]]
-_Statement = tuple[str, Any]  # SQL and its parameters
 
 
-def _run_all(cur: psycopg.Cursor[Any], ops: list[_Statement]) -> None:
+def _run_all(cur: psycopg.Cursor[Any], ops: list[Statement]) -> None:
     """The statements in order, in one pipeline (one round trip) when there are several. An
     error surfaces when the pipeline ends, failing the transaction as an inline one would."""
     if len(ops) > 1 and psycopg.Pipeline.is_supported():
