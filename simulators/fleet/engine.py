@@ -30,6 +30,7 @@ from simulators.fleet.credentials import load_credentials
 from simulators.fleet.devices import measure
 from simulators.fleet.disruptions import Disruptions
 from simulators.fleet.gateway import GatewayRuntime, encode_batches, mark_late
+from simulators.fleet.network import Network
 from simulators.fleet.pacing import Pacing, SimClock, resolve_pacing, sim_origin
 from simulators.fleet.progress import Progress
 from simulators.fleet.readings import WireReading
@@ -38,7 +39,7 @@ from simulators.fleet.roster import Roster, deal_random_faults
 from simulators.fleet.scenario import FleetScenario
 from simulators.fleet.tally import Tally, summarise
 from simulators.fleet.timeline import build_timeline
-from simulators.fleet.transport import Link, Network, Note
+from simulators.fleet.transport import Link, Note
 from simulators.physiology.noise import uniform
 from simulators.physiology.patient import Patient
 from vigil.messages import Ack, GatewayState, PayloadTooLarge, decode
@@ -117,6 +118,9 @@ class FleetRun:
                          self.passwords, self.notes, self.rng)
         self.patients, self.links, self.gateways = built.patients, built.links, built.gateways
         self.by_id = {g.id: g for g in self.gateways}
+        # Our own ack topics, exactly as vigil.topics renders them: the common case skips
+        # parsing (anything else -- another fleet's, a malformed one -- is parsed as before).
+        self.by_ack_topic = {g.topics[Channel.ACK]: g for g in self.gateways}
         self.beats = [(g.next_heartbeat, g.index) for g in self.gateways]
         heapq.heapify(self.beats)
         self.network = Network(self.links)
@@ -178,20 +182,24 @@ class FleetRun:
             gateway.outbox.resend_all_soon(time.monotonic())
 
     def _on_ack(self, note: Note) -> None:
+        gateway = self.by_ack_topic.get(note.topic)
         try:
-            where = parse(note.topic)
+            where = None if gateway is not None else parse(note.topic)
             ack = decode(Ack, note.payload)
         except (InvalidTopic, ValidationError, PayloadTooLarge):
             self.tally.malformed_acks += 1
             return
-        gateway = self.by_id.get(where.gateway_id)
-        if gateway is None or where.channel is not Channel.ACK:
+        if where is not None:
+            gateway = self.by_id.get(where.gateway_id)
+            if where.channel is not Channel.ACK:
+                return
+        if gateway is None:
             return  # another fleet's or a real gateway's ack on a shared wildcard
         if ack.gateway_id != gateway.id:
             self.tally.malformed_acks += 1
             return
         rejected = {r.id: r.reason for r in ack.rejected}
-        outcome = gateway.outbox.ack(list(ack.stored), rejected, note.at)
+        outcome = gateway.outbox.ack(ack.stored, rejected, note.at)
         tally = self.tally
         tally.acked += outcome.acked
         tally.duplicate_acks += outcome.duplicates
@@ -257,7 +265,8 @@ class FleetRun:
 
     def _resend(self, now: float) -> None:
         for gateway in self.gateways:
-            if not gateway.outbox.inflight or not self._can_send(gateway):
+            # Nothing due (the usual case, checked first: this runs over every gateway).
+            if now < gateway.outbox.earliest_due or not self._can_send(gateway):
                 continue
             if not self.links[gateway.link].can_publish():
                 continue  # timers wait for a free slot rather than back off for nothing

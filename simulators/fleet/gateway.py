@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from simulators.fleet.devices import DeviceState
 from simulators.fleet.outbox import GatewayOutbox
@@ -99,5 +100,10 @@ def mark_late(readings: list[WireReading], now: datetime,
               late_after_s: float) -> list[WireReading]:
     """Live readings leaving long after they reached the gateway are backfill (edge.outbox)."""
     cutoff = now - timedelta(seconds=late_after_s)
+    if not readings or min(map(_RECEIVED_AT, readings)) >= cutoff:
+        return readings  # the usual case: nothing waited that long
     return [r.as_late() if r.origin is Origin.LIVE and r.received_at < cutoff else r
             for r in readings]
+
+
+_RECEIVED_AT = attrgetter("received_at")

@@ -12,7 +12,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from edge.backoff import jittered_delay
@@ -46,11 +46,12 @@ class GatewayOutbox:
     unsent: list[WireReading] = field(default_factory=list)
     unsent_since: float = math.inf
     inflight: dict[str, Pending] = field(default_factory=dict)
-    # Resend timers, (due, order, id), soonest first. An entry goes stale when its reading is
-    # acknowledged or re-timed, and is skipped when it comes up: finding what is due costs
+    # Resend timers, (due, order, ids), soonest first: one per publish (its readings share the
+    # first timer), then one per reading as each backs off. An id goes stale when its reading
+    # is acknowledged or re-timed, and is skipped when it comes up: finding what is due costs
     # what is due, not a scan of everything in flight -- an overloaded ingest leaves tens of
     # thousands in flight, and scanning them four times a second starved the generator.
-    timers: list[tuple[float, int, str]] = field(default_factory=list)
+    timers: list[tuple[float, int, tuple[str, ...]]] = field(default_factory=list)
     order: Iterator[int] = field(default_factory=itertools.count)
     # Every id confirmed so far, to tell duplicate acks from unknown ones.
     confirmed: set[str] = field(default_factory=set)
@@ -81,11 +82,14 @@ class GatewayOutbox:
         timeout: gateways whose acks are late together do not all resend in the same instant.
         One draw per publish, not per reading: the readings of one message share a fate."""
         due = now + jittered_delay(1, self.ack_timeout_s, self.resend_max_s, self.rng)
-        inflight, timers, order = self.inflight, self.timers, self.order
+        inflight = self.inflight
+        ids = []
         for reading in readings:
             if reading.id not in inflight:
                 inflight[reading.id] = Pending(reading, first_sent=now, next_due=due)
-                heapq.heappush(timers, (due, next(order), reading.id))
+                ids.append(reading.id)
+        if ids:
+            heapq.heappush(self.timers, (due, next(self.order), tuple(ids)))
         self.earliest_due = min(self.earliest_due, due)
 
     def due_for_resend(self, now: float) -> list[WireReading]:
@@ -95,19 +99,20 @@ class GatewayOutbox:
         due: list[WireReading] = []
         timers = self.timers
         while timers and timers[0][0] <= now:
-            when, _, reading_id = heapq.heappop(timers)
-            pending = self.inflight.get(reading_id)
-            if pending is None or pending.next_due != when:
-                continue  # acknowledged since, or re-timed (a newer entry stands for it)
-            pending.attempts += 1
-            # After the n-th send wait ack_timeout * 2^(n-1), at most resend_max, jittered
-            # so that gateways that lost the broker together do not come back in step
-            # (the edge agent's schedule, edge.backoff).
-            pending.next_due = now + jittered_delay(
-                pending.attempts, self.ack_timeout_s, self.resend_max_s, self.rng
-            )
-            heapq.heappush(timers, (pending.next_due, next(self.order), reading_id))
-            due.append(pending.reading)
+            when, _, ids = heapq.heappop(timers)
+            for reading_id in ids:
+                pending = self.inflight.get(reading_id)
+                if pending is None or pending.next_due != when:
+                    continue  # acknowledged since, or re-timed (a newer entry stands for it)
+                pending.attempts += 1
+                # After the n-th send wait ack_timeout * 2^(n-1), at most resend_max, jittered
+                # so that gateways that lost the broker together do not come back in step
+                # (the edge agent's schedule, edge.backoff).
+                pending.next_due = now + jittered_delay(
+                    pending.attempts, self.ack_timeout_s, self.resend_max_s, self.rng
+                )
+                heapq.heappush(timers, (pending.next_due, next(self.order), (reading_id,)))
+                due.append(pending.reading)
         self.earliest_due = timers[0][0] if timers else math.inf
         return due
 
@@ -116,22 +121,24 @@ class GatewayOutbox:
         for reading_id, pending in self.inflight.items():
             if pending.next_due > now:
                 pending.next_due = now
-                heapq.heappush(self.timers, (now, next(self.order), reading_id))
+                heapq.heappush(self.timers, (now, next(self.order), (reading_id,)))
         if self.inflight:
             self.earliest_due = now
 
-    def ack(self, stored: list[str], rejected: dict[str, str], now: float) -> AckOutcome:
+    def ack(self, stored: Sequence[str], rejected: dict[str, str], now: float) -> AckOutcome:
         acked = duplicates = unknown = 0
         latencies: list[float] = []
-        for reading_id, reason in [*((i, "") for i in stored), *rejected.items()]:
-            pending = self.inflight.pop(reading_id, None)
+        inflight, confirmed = self.inflight, self.confirmed
+        for reading_id, reason in itertools.chain(zip(stored, itertools.repeat("")),
+                                                  rejected.items()):
+            pending = inflight.pop(reading_id, None)
             if pending is not None:
                 acked += 1
                 latencies.append(now - pending.first_sent)
-                self.confirmed.add(reading_id)
+                confirmed.add(reading_id)
                 if reason:
                     self.rejected[reading_id] = reason
-            elif reading_id in self.confirmed:
+            elif reading_id in confirmed:
                 duplicates += 1
             else:
                 unknown += 1

@@ -1,11 +1,18 @@
-"""MQTT links for the fleet: paho-mqtt 2.x clients driven from the engine's own thread.
+"""MQTT links for the fleet: non-blocking sockets speaking MQTT v5 (simulators.fleet.packets)
+from the engine's own thread.
 
-No network threads: one `Network` selects over every link's socket and lets paho read, write
-and keep alive (paho's external-loop API: loop_read / loop_write / loop_misc and the socket
-callbacks). Thousands of per-gateway connections cost file descriptors, not threads, and the
-engine never fights its own network threads for the GIL -- measured here, a thread per client
-made every syscall of the generator wait for the interpreter lock (0.7 ms per publish).
-Callbacks therefore run inside `Network.poll`; they only post `Note`s for the engine.
+No network threads: one `Network` (simulators.fleet.network) selects over every link's
+socket, reads and writes them and keeps them alive. Thousands of per-gateway connections cost
+file descriptors, not threads, and the engine never fights network threads for the GIL --
+measured here, a thread per paho client made every syscall of the generator wait for the
+interpreter lock (0.7 ms per publish).
+What happens on a connection is posted as a `Note` for the engine.
+
+Each link buffers what it writes and sends it in one send() per poll: a tick's publishes and
+PUBACKs leave together. (With paho, every packet was its own send(), and a loopback send costs
+the sender the receiver's network processing too -- ~90 us measured -- hence TCP_CORK then.)
+Like paho, a link keeps every QoS 1 publish until its PUBACK and sends it again (DUP) after a
+reconnect, so a publish accepted while the connection is failing is still handed over.
 
 A link is either a service-account client publishing for many gateways (shared mode) or one
 gateway's own client with its own id, password and last will (per-gateway mode), connecting
@@ -18,21 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import selectors
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
+from simulators.fleet import packets
+from simulators.fleet.packets import MalformedPacket, PacketReader, reason_text
 from vigil.topics import Channel, topic
+
+if TYPE_CHECKING:
+    from simulators.fleet.network import Network
 
 NoteKind = Literal["connected", "refused", "disconnected", "message", "denied"]
 
@@ -41,18 +46,16 @@ SESSION_EXPIRY_S = 3600
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 8.0
 CONNECT_TIMEOUT_S = 3.0
-# Blocking TCP connects per poll: a dead broker must not freeze the engine for long.
-CONNECTS_PER_POLL = 50
-KEEPALIVE_CHECK_S = 1.0
-# Our own cap on unacknowledged publishes per connection. With any in-flight limit set, paho
-# scans every outgoing message on every PUBACK (quadratic once thousands queue), so paho runs
-# unlimited and the fleet keeps the window itself, holding the rest in its outboxes.
+# Our cap on unacknowledged publishes per connection (the broker's Receive Maximum may lower
+# it); the rest waits in the gateways' outboxes.
 MAX_IN_FLIGHT = 500
+RECV_BYTES = 256 * 1024
+DISCONNECT_WITH_WILL = 0x04
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
-    """Something that happened on a connection, for the engine to act on."""
+class Note(NamedTuple):
+    """Something that happened on a connection, for the engine to act on (a named tuple:
+    cheap to make, one per received ack)."""
 
     kind: NoteKind
     link: int
@@ -103,55 +106,71 @@ class Link:
         self.retry_at: float | None = None
         self.retry_delay = RECONNECT_MIN_S
         self.endpoint = endpoint
+        self.sock: socket.socket | None = None
+        # Built once, here, so that an unreadable CA file fails at start-up, not as a broker
+        # that never answers (as paho's tls_set did).
+        self._tls = ssl.create_default_context(cafile=endpoint.ca_file) if endpoint.tls else None
         self._ack_filters = list(ack_filters)
         self._notes = notes
-        self._keepalive = keepalive_s
-        self._persistent = persistent
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        self._keepalive = self._keepalive_now = keepalive_s
+        self._connect_packet = packets.connect(
+            client_id, keepalive=keepalive_s, clean_start=not persistent,
+            session_expiry=SESSION_EXPIRY_S if persistent else 0,
+            username=username, password=password if username is not None else None,
+            will_topic=None if will is None else will.topic,
+            will_payload=b"" if will is None else will.payload,
         )
-        if username is not None:
-            client.username_pw_set(username, password)
-        if endpoint.tls:
-            client.tls_set(ca_certs=endpoint.ca_file, cert_reqs=ssl.CERT_REQUIRED)
-        if will is not None:
-            client.will_set(will.topic, will.payload, qos=1, retain=True)
-        client.connect_timeout = CONNECT_TIMEOUT_S
-        client.max_inflight_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        # No register/unregister-write callbacks: without them paho writes a publish at once
-        # (inline, one send) instead of asking the selector to wake for writability -- two
-        # epoll_ctl calls per burst, measured at ~5 % of the generator. Whatever a full
-        # socket leaves queued, Network.poll sees through want_write() and writes when ready.
-        self.client = client
+        self._out = bytearray()  # written, not yet sent
+        self._reader = PacketReader()
+        self._session = False  # CONNACK received on the current socket
+        self._closing = False  # close once the DISCONNECT in _out has gone
+        # QoS 1 publishes awaiting their PUBACK, by packet id, oldest first.
+        self._unacked: dict[int, tuple[bytes, bytes, bool]] = {}
+        self._mid = 0
+        self._last_out = self._last_in = self._ping_at = 0.0
 
     # --- lifecycle (engine thread) -----------------------------------------------------------
 
     def start(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        if self._persistent:
-            properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect_async(
-            self.endpoint.host, self.endpoint.port, keepalive=self._keepalive,
-            clean_start=not self._persistent, properties=properties,
-        )
         self.wanted = True
         self.retry_at = time.monotonic()
 
     def try_connect(self, now: float) -> None:
-        """One (blocking, bounded) TCP connect; on failure, back off and try again later."""
+        """One (blocking, bounded) TCP connect and CONNECT; on failure, back off and try
+        again later."""
         self.retry_at = None
+        if self.sock is not None:
+            self.close_socket()
         try:
-            self.client.reconnect()
-        except (OSError, ssl.SSLError):
+            sock = self._open()
+        except OSError:  # ssl.SSLError included
             self.retry_at = now + self.retry_delay
             self.retry_delay = min(RECONNECT_MAX_S, self.retry_delay * 2)
+            return
+        self.sock = sock
+        self._out.clear()
+        self._reader = PacketReader()
+        self._session = self._closing = False
+        self._keepalive_now = self._keepalive
+        self._last_out = self._last_in = now
+        self._ping_at = 0.0
+        if self.network is not None:
+            self.network.watch(self, sock)
+        self._out += self._connect_packet
         self._touched()
+
+    def _open(self) -> socket.socket:
+        endpoint = self.endpoint
+        sock = socket.create_connection((endpoint.host, endpoint.port),
+                                        timeout=CONNECT_TIMEOUT_S)
+        try:
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=endpoint.host)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     @property
     def in_flight(self) -> int:
@@ -163,16 +182,26 @@ class Link:
     def publish(self, topic_name: str, payload: bytes, *, retain: bool = False) -> bool:
         """QoS 1. False when not connected or the in-flight window is full: the caller keeps
         the data and tries again later."""
-        if not self.can_publish():
+        if not (self.connected and self.published - self.completed < self.window):
             return False
-        info = self.client.publish(topic_name, payload, qos=1, retain=retain)
-        self._touched()
-        # NO_CONN: the connection dropped just now; paho keeps the message and sends it on
-        # reconnect, so it counts as handed over.
-        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            self.published += 1
-            return True
-        return False
+        mid = self._next_mid()
+        name = topic_name.encode()
+        self._unacked[mid] = (name, payload, retain)
+        # Not yet acknowledged by CONNACK (the connection dropped just now): the message waits
+        # in _unacked and goes out on reconnect, so it counts as handed over.
+        if self._session:
+            self._out += packets.publish(name, payload, mid, retain=retain)
+            self._touched()
+        self.published += 1
+        return True
+
+    def _next_mid(self) -> int:
+        mid = self._mid
+        while True:
+            mid = mid % 65535 + 1
+            if mid not in self._unacked:
+                self._mid = mid
+                return mid
 
     def drop(self) -> None:
         """Go away as if the network failed: the broker publishes the last will.
@@ -183,8 +212,7 @@ class Link:
         self.wanted = False
         self.retry_at = None
         self.connected = False
-        self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
-        self._touched()
+        self._leave(DISCONNECT_WITH_WILL)
 
     def resume(self) -> None:
         if not self.wanted:
@@ -196,187 +224,147 @@ class Link:
         self.wanted = False
         self.retry_at = None
         self.connected = False
-        if self.client.socket() is not None:
-            self.client.disconnect()
+        self._leave(0)
+
+    def _leave(self, reason: int) -> None:
+        if self.sock is not None and not self._closing:
+            self._out += packets.disconnect(reason)
+            self._closing = True
             self._touched()
 
     def _touched(self) -> None:
         if self.network is not None:
             self.network.touched(self)
 
-    # --- paho callbacks (inside Network.poll): post a note ------------------------------------
+    # --- socket events (inside Network.poll) ---------------------------------------------------
 
-    def _note(self, kind: NoteKind, **fields: Any) -> None:
-        self._notes.put(Note(kind, self.index, time.monotonic(), **fields))
+    def flush(self) -> bool:
+        """Send what is buffered; False while the socket cannot take it all."""
+        sock = self.sock
+        if sock is None:
+            return True
+        out = self._out
+        while out:
+            try:
+                sent = sock.send(out)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return False
+            except OSError as exc:
+                self._lose(f"send failed: {exc}")
+                return True
+            del out[:sent]
+            self._last_out = time.monotonic()
+        if self._closing:
+            self.close_socket()
+            self._note("disconnected", reason="Success")
+        return True
 
-    def _on_connect(
-        self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
-        reason: ReasonCode, properties: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            self._note("refused", reason=str(reason))
+    def read(self) -> None:
+        """Receive and handle everything the socket has (TLS: including what it decrypted)."""
+        sock = self.sock
+        while sock is not None and sock is self.sock:
+            try:
+                data = sock.recv(RECV_BYTES)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError as exc:
+                self._lose(f"receive failed: {exc}")
+                return
+            if not data:
+                self._lose("connection closed by the broker")
+                return
+            self._last_in = time.monotonic()
+            try:
+                for first, body in self._reader.feed(data):
+                    self._handle(first, body)
+                    if self.sock is not sock:
+                        return
+            except MalformedPacket as exc:
+                self._lose(f"malformed packet from the broker: {exc}")
+                return
+            pending = getattr(sock, "pending", None)
+            if len(data) < RECV_BYTES and not (pending is not None and pending()):
+                return
+
+    def _handle(self, first: int, body: bytes) -> None:
+        kind = first & 0xF0
+        if kind == packets.PUBACK:
+            mid, reason = packets.decode_puback(body)
+            if self._unacked.pop(mid, None) is not None:
+                self.completed += 1
+                if reason >= 0x80:
+                    self._note("denied", reason=reason_text(reason))
+        elif kind == packets.PUBLISH:
+            name, qos, mid, payload = packets.decode_publish(first, body)
+            if qos == 2:
+                raise MalformedPacket("QoS 2 on a QoS 1 subscription")
+            self._note("message", topic=name, payload=payload)
+            if qos == 1:
+                self._out += packets.puback(mid)
+                self._touched()
+        elif kind == packets.CONNACK:
+            self._on_connack(packets.decode_connack(body))
+        elif kind == packets.PINGRESP:
+            self._ping_at = 0.0
+        elif kind == packets.DISCONNECT:
+            self._lose(reason_text(body[0] if body else 0))
+        elif kind != packets.SUBACK:
+            raise MalformedPacket(f"unexpected packet type 0x{first:02x}")
+
+    def _on_connack(self, ack: packets.ConnAck) -> None:
+        if ack.reason >= 0x80:
+            self._note("refused", reason=reason_text(ack.reason))
+            self._lose(reason_text(ack.reason))
             return
+        self._session = True
         self.retry_delay = RECONNECT_MIN_S
         # A v5 broker announces how many unacknowledged publishes it accepts (Mosquitto:
         # max_inflight_messages, 20 by default); exceeding it gets messages refused.
-        server_max = getattr(properties, "ReceiveMaximum", None) if properties else None
-        self.window = min(MAX_IN_FLIGHT, server_max or MAX_IN_FLIGHT)
+        self.window = min(MAX_IN_FLIGHT, ack.receive_maximum or MAX_IN_FLIGHT)
+        if ack.server_keepalive is not None:
+            self._keepalive_now = ack.server_keepalive
         if self._ack_filters:
-            client.subscribe([(f, 1) for f in self._ack_filters])
+            self._out += packets.subscribe(self._next_mid(), self._ack_filters)
+        for mid, (name, payload, retain) in self._unacked.items():
+            self._out += packets.publish(name, payload, mid, retain=retain, dup=True)
+        self._touched()
         self._note("connected")
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-        reason: ReasonCode, properties: Properties | None,
-    ) -> None:
+    def misc(self, now: float) -> None:
+        """Keepalive (3.1.2.10): ping when quiet, give up on a broker that does not answer."""
+        keepalive = self._keepalive_now
+        if self.sock is None or keepalive <= 0:
+            return
+        if self._ping_at and now - self._ping_at >= keepalive:
+            self._lose("keepalive timeout")
+        elif now - self._last_out >= keepalive or now - self._last_in >= keepalive:
+            if not self._session:
+                self._lose("no CONNACK within the keepalive")
+            elif not self._ping_at:
+                self._out += packets.PINGREQ_PACKET
+                self._ping_at = now
+                self._touched()
+
+    def _lose(self, reason: str) -> None:
+        """The connection is gone: close it, and come back later if we should be connected."""
+        self.close_socket()
         if self.wanted and self.retry_at is None:
             self.retry_at = time.monotonic() + self.retry_delay
             self.retry_delay = min(RECONNECT_MAX_S, self.retry_delay * 2)
-        self._note("disconnected", reason=str(reason))
+        self._note("disconnected", reason=reason)
 
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._note("message", topic=msg.topic, payload=bytes(msg.payload))
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: object, mid: int, reason: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        self.completed += 1
-        if reason.is_failure:
-            self._note("denied", reason=str(reason))
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
-        if self.network is not None:
-            self.network.watch(self, sock)
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
-        if self.network is not None:
-            self.network.unwatch(sock)
-
-
-class Network:
-    """Every link's socket in one selector, served from the caller's thread."""
-
-    def __init__(self, links: Sequence[Link]) -> None:
-        self.links = list(links)
-        self.selector = selectors.DefaultSelector()
-        self.tls = any(link.endpoint.tls for link in self.links)
-        self._next_misc = 0.0
-        self._writing: set[Any] = set()  # sockets registered for EVENT_WRITE
-        self._touched: set[Link] = set()
-        for link in self.links:
-            link.network = self
-
-    def watch(self, link: Link, sock: Any) -> None:
-        self.selector.register(sock, selectors.EVENT_READ, link)
-        self._writing.discard(sock)
-        # No Nagle: corking does the coalescing, and an uncork must transmit at once rather
-        # than wait for the peer's ACK of the previous segment.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _cork(sock, True)
-
-    def unwatch(self, sock: Any) -> None:
-        self._writing.discard(sock)
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(sock)
-
-    def touched(self, link: Link) -> None:
-        """`link` queued something: check at the next poll whether it is still unsent."""
-        self._touched.add(link)
-
-    def _settle(self, links: Iterable[Link]) -> None:
-        """Put on the wire what these links wrote since the last time (uncorking), and wake
-        for writability only for sockets with bytes paho could not send at once (a full socket
-        buffer, or packets queued from inside a callback). Only links that wrote or were
-        served since the last check are looked at: thousands of per-gateway links are not
-        scanned every tick."""
-        for link in links:
-            sock = link.client.socket()
-            if sock is None:
-                continue
-            _cork(sock, False)  # transmits what the cork held
-            _cork(sock, True)
-            wanted = link.client.want_write()
-            if wanted != (sock in self._writing):
-                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wanted else 0)
-                with contextlib.suppress(KeyError, ValueError):
-                    self.selector.modify(sock, events, link)
-                    if wanted:
-                        self._writing.add(sock)
-                    else:
-                        self._writing.discard(sock)
-
-    def poll(self, timeout: float) -> None:
-        """Wait up to `timeout` for traffic and serve it; reconnect links that are due."""
-        now = time.monotonic()
-        self._reconnect_due(now)
-        if not self.selector.get_map():
-            time.sleep(timeout)
-        else:
-            touched, self._touched = self._touched, set()
-            self._settle(touched)
-            served: set[Link] = set()
-            for key, mask in self.selector.select(timeout):
-                link: Link = key.data
-                served.add(link)
-                if mask & selectors.EVENT_READ:
-                    link.client.loop_read()
-                if mask & selectors.EVENT_WRITE and link.client.socket() is not None:
-                    link.client.loop_write()
-            if self.tls:
-                # TLS may hold decrypted bytes the socket no longer signals.
-                for link in self.links:
-                    sock = link.client.socket()
-                    if sock is not None and getattr(sock, "pending", lambda: 0)() > 0:
-                        link.client.loop_read()
-                        served.add(link)
-            self._settle(served)  # the PUBACKs for what was just read
-        now = time.monotonic()
-        if now >= self._next_misc:
-            self._next_misc = now + KEEPALIVE_CHECK_S
-            for link in self.links:
-                if link.client.socket() is not None:
-                    link.client.loop_misc()  # keepalive pings; drops a dead connection
-                    self._touched.add(link)
-
-    def _reconnect_due(self, now: float) -> None:
-        budget = CONNECTS_PER_POLL
-        for link in self.links:
-            if budget == 0:
-                return
-            if link.wanted and link.retry_at is not None and link.retry_at <= now:
-                link.try_connect(now)
-                budget -= 1
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Disconnect every link cleanly, letting the DISCONNECTs go out."""
-        for link in self.links:
-            link.stop()
-        deadline = time.monotonic() + timeout_s
-        while self.selector.get_map() and time.monotonic() < deadline:
-            self.poll(0.01)
-        for link in self.links:
-            sock = link.client.socket()
-            if sock is not None:
-                self.unwatch(sock)
+    def close_socket(self) -> None:
+        sock, self.sock = self.sock, None
+        self._session = self._closing = False
+        self._out.clear()
+        if sock is not None:
+            if self.network is not None:
+                self.network.unwatch(sock)
+            with contextlib.suppress(OSError):
                 sock.close()
-        self.selector.close()
 
-
-def _cork(sock: Any, on: bool) -> None:
-    """TCP_CORK (Linux): hold small writes until uncorked, so that a tick's publishes and
-    PUBACKs leave as a few full segments instead of one each. Measured here (cProfile,
-    1,000 readings/s in 2-reading messages): a loopback send() cost ~90 us of the sender's CPU
-    -- the receiving side's network processing runs in the sender's context -- and paho sends
-    every packet on its own, so sends were the generator's largest cost. Elsewhere a no-op."""
-    if _TCP_CORK is None:
-        return
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1 if on else 0)
-
-
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
+    def _note(self, kind: NoteKind, **fields: Any) -> None:
+        self._notes.put(Note(kind, self.index, time.monotonic(), **fields))
 
 
 def ack_filter(gateway_id: str) -> str:

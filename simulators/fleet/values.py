@@ -64,14 +64,19 @@ def sampler(patient: Patient, model: ValueModel) -> Sampler:
 
         return physiological
 
-    base = {m: _baseline(patient.baselines, m) for m in Metric}
-    streams = {m: stream_id(patient.seed, f"flat:{m.value}") for m in Metric}
-    steps = {m: signals.default_resolution(m) for m in Metric}
     no_flags: frozenset[QualityFlag] = frozenset()
+    # Per metric: (baseline, wobble sd, noise stream, resolution, low, high) -- what
+    # signals.clamp and signals.quantise use, looked up once (this runs per reading).
+    plan = {
+        m: (_baseline(patient.baselines, m), _FLAT_SD[m],
+            stream_id(patient.seed, f"flat:{m.value}"), signals.default_resolution(m),
+            *signals.LIMITS[m])
+        for m in Metric
+    }
 
     def flat(metric: Metric, t: datetime) -> Sample:
-        wobble = _FLAT_SD[metric] * bounded_normal(streams[metric], int(t.timestamp()))
-        value = signals.clamp(metric, base[metric] + wobble)
-        return signals.quantise(value, steps[metric]), no_flags
+        base, sd, stream, step, low, high = plan[metric]
+        value = min(high, max(low, base + sd * bounded_normal(stream, int(t.timestamp()))))
+        return round(round(value / step) * step, 9), no_flags
 
     return flat

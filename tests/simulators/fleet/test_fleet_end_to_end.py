@@ -25,8 +25,9 @@ from simulators.fleet.config import ConnectionMode, FleetConfig
 from simulators.fleet.credentials import provision_credentials
 from simulators.fleet.engine import FleetError, FleetRun, plan_fleet, run_fleet
 from simulators.fleet.enrol import enrol_fleet
+from simulators.fleet.network import Network
 from simulators.fleet.report import FleetReport
-from simulators.fleet.transport import Endpoint, Link, Network, Note
+from simulators.fleet.transport import Endpoint, Link, Note
 from vigil.metrics import CATALOGUE, Metric
 from vigil.topics import Channel, topic
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulators.fleet.gateway import encode_batches, mark_late
-from simulators.fleet.readings import encode_batch, json_time, make_reading
+from simulators.fleet.readings import WireReading, encode_batch, json_time, make_reading
 from vigil.messages import (
     MAX_PAYLOAD_BYTES,
     Origin,
@@ -36,7 +36,10 @@ def reading_fields(draw: st.DrawFn) -> dict[str, object]:
     received = at + timedelta(microseconds=draw(st.sampled_from([0, 1, 250_000, 10**9])))
     device_time = (at + timedelta(hours=1)).replace(tzinfo=None, microsecond=0) \
         if draw(st.booleans()) else None
-    return dict(device_id="SIM-P-00001-0-PULSE_OXIMETER", metric=metric, value=value,
+    # A few devices: the per-stream caches must keep them apart.
+    device_id = draw(st.sampled_from(["SIM-P-00001-0-PULSE_OXIMETER", "SIM-P-00002-0-CUFF",
+                                      "AA:BB:CC:DD:EE:FF"]))
+    return dict(device_id=device_id, metric=metric, value=value,
                 measured_at=at, received_at=received, device_time=device_time,
                 sequence=draw(st.none() | st.integers(min_value=0, max_value=2**32 - 1)),
                 quality=draw(st.sets(st.sampled_from(list(QualityFlag)), max_size=3)),
@@ -83,6 +86,19 @@ def test_mark_late_after_the_agents_threshold(age_s: float, late: bool) -> None:
                         received_at=T0)
     [marked] = mark_late([wire], T0 + timedelta(seconds=age_s), 600.0)
     assert marked.origin is (Origin.LATE if late else Origin.LIVE)
+
+
+def test_mark_late_marks_only_old_live_readings_in_place_order() -> None:
+    def wire(age_s: float, origin: Origin = Origin.LIVE) -> WireReading:
+        at = T0 - timedelta(seconds=age_s)
+        return make_reading(device_id="DEV-1", metric=Metric.SPO2, value=97.0, measured_at=at,
+                            received_at=at, origin=origin)
+
+    mixed = [wire(5), wire(900), wire(900, Origin.STORED), wire(0)]
+    assert [r.origin for r in mark_late(mixed, T0, 600.0)] == [
+        Origin.LIVE, Origin.LATE, Origin.STORED, Origin.LIVE]
+    fresh = [wire(5), wire(0)]
+    assert mark_late(fresh, T0, 600.0) == fresh and mark_late([], T0, 600.0) == []
 
 
 @pytest.mark.parametrize(
