@@ -32,6 +32,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -474,6 +475,8 @@ def main() -> int:
                    help="extra `vigil ingest` argument (repeatable)")
     p.add_argument("--profile", type=Path,
                    help="record the ingest process with py-spy into this SVG")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the work dir (database, broker store, logs) afterwards")
     args = p.parse_args()
 
     assert fast_reading_id("AA", "spo2", datetime(2026, 1, 1, tzinfo=UTC), 3) == reading_id(
@@ -625,6 +628,10 @@ def main() -> int:
                 process.kill()
         broker.stop()
         pg.stop()
+        if args.keep:
+            print(f"work dir kept: {work}")
+        else:  # a run leaves 0.2-2 GB of database behind otherwise
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
