@@ -39,8 +39,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +56,7 @@ import httpx  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psycopg  # noqa: E402
 from ingest_module import load_ingest_bench  # noqa: E402 (bench/, beside this script)
+from teardown import end_run  # noqa: E402
 
 from api.security import hash_password  # noqa: E402
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
@@ -484,20 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if stream is not None:
             stream.stop()
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        broker.stop()
-        pg.stop()
-        if args.keep:
-            print(f"work dir kept: {work}")
-        else:  # a run leaves 0.1-0.7 GB of database behind otherwise
-            shutil.rmtree(work, ignore_errors=True)
+        end_run(children, [broker, pg], work, args.keep)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +51,7 @@ import paho.mqtt.client as mqtt  # noqa: E402
 import psycopg  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from teardown import end_run  # noqa: E402 (bench/, beside this script)
 
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
@@ -618,20 +617,7 @@ def main() -> int:
               f"{'zero loss' if ok else 'LOSS OR DUPLICATES'}")
         return 0
     finally:
-        for process in ingests:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in ingests:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        broker.stop()
-        pg.stop()
-        if args.keep:
-            print(f"work dir kept: {work}")
-        else:  # a run leaves 0.2-2 GB of database behind otherwise
-            shutil.rmtree(work, ignore_errors=True)
+        end_run(ingests, [broker, pg], work, args.keep)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import itertools
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,7 @@ import psycopg  # noqa: E402
 from ingest_module import load_ingest_bench  # noqa: E402 (bench/, beside this script)
 from pg_statements import SETTINGS as PG_STATEMENTS_SETTINGS  # noqa: E402 (bench/ too)
 from pg_statements import StatementMeter  # noqa: E402
+from teardown import end_run  # noqa: E402
 
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
 from devstack.ports import free_port  # noqa: E402
@@ -529,17 +529,7 @@ def main() -> int:
     finally:
         if statements is not None:
             statements.close()
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(20)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-        broker.stop()
-        pg.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        end_run(children, [broker, pg], work, args.keep)
 
 
 if __name__ == "__main__":
