@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.mosquitto import find_mosquitto
 from devstack.ports import free_port, wait_for_port
+from devstack.tls import self_signed
 from vigil.topics import ACL_PATTERNS, Channel, topic
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -31,11 +32,8 @@ def production_broker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     for name in ("certs", "auth", "data"):
         (tmp_path / name).mkdir()
     certs = tmp_path / "certs"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", certs / "server.key",
-                    "-out", certs / "server.crt"], check=True, capture_output=True)
-    (certs / "ca.crt").write_bytes((certs / "server.crt").read_bytes())
+    _, cert = self_signed(certs)
+    (certs / "ca.crt").write_bytes(cert.read_bytes())
     passwd = tmp_path / "auth" / "passwd"
     passwd.write_text("")
     for user in ("ingest", "gw-one", "gw-two"):

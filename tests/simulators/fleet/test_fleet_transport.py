@@ -5,8 +5,6 @@ to a gateway reach it, the last will fires on drop(), keepalive holds an idle li
 from __future__ import annotations
 
 import queue
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.mosquitto import MosquittoBroker
 from devstack.ports import free_port
+from devstack.tls import self_signed
 from simulators.fleet.network import Network
 from simulators.fleet.transport import Endpoint, Link, Note, Will, ack_filter
 from vigil.topics import Channel, topic
@@ -176,15 +175,10 @@ def test_an_unreachable_broker_backs_off_and_says_nothing() -> None:
     network.close()
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_mqtts_links_verify_the_broker_and_carry_traffic(tmp_path: Path) -> None:
     """TLS as `mqtts://` configures it: the broker's certificate checked against --ca-file.
     Big payloads cross several TLS records, so reads must drain what the TLS layer holds."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    key, cert = self_signed(tmp_path)
     broker = quick_broker(tmp_path / "mosquitto",
                           extra_config=f"certfile {cert}\nkeyfile {key}\n")
     notes: queue.SimpleQueue[Note] = queue.SimpleQueue()
