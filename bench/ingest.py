@@ -51,7 +51,8 @@ import paho.mqtt.client as mqtt  # noqa: E402
 import psycopg  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from teardown import end_run  # noqa: E402 (bench/, beside this script)
+from quiet import pg_processes, wait_quiet  # noqa: E402 (bench/, beside this script)
+from teardown import end_run  # noqa: E402
 
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
@@ -221,6 +222,7 @@ class Gateways:
         self.published_at: dict[str, float] = {}  # first id of a message -> publish time
         self.commit_latency: list[float] = []
         self.ack_latency: list[float] = []
+        self.sent_times: list[float] = []  # publish time of each commit_latency entry
         ready = threading.Event()
         self.client.on_message = self._on_ack
         self.client.on_subscribe = lambda *a: ready.set()
@@ -245,6 +247,7 @@ class Gateways:
                 sent = self.published_at.pop(rid, None)
                 if sent is not None:
                     self.commit_latency.append(committed - sent)
+                    self.sent_times.append(sent)
                     self.ack_latency.append(now - sent)
             self.acked.update(stored)
             self.lock.notify_all()
@@ -254,6 +257,12 @@ class Gateways:
             self.published_at[message.ids[0]] = time.time()
             self.sent.update(message.ids)
         self.client.publish(message.topic, message.payload, qos=1)
+
+    def clear_latency(self) -> None:
+        with self.lock:
+            self.commit_latency.clear()
+            self.ack_latency.clear()
+            self.sent_times.clear()
 
     def unacked(self) -> int:
         return len(self.sent) - len(self.acked)
@@ -298,6 +307,21 @@ class Gateways:
         with self.lock:
             while not self.sent <= self.acked and time.monotonic() < deadline:
                 self.lock.wait(0.5)
+
+
+def worst_spans(starts: list[float], values: list[float], span: float, top: int
+                ) -> list[tuple[float, float]]:
+    """(offset from the first start, worst value) of the `top` worst `span`-second spans,
+    worst first: where in a phase its tail came from."""
+    if not starts:
+        return []
+    first = min(starts)
+    worst: dict[int, float] = {}
+    for start, value in zip(starts, values, strict=True):
+        k = int((start - first) / span)
+        worst[k] = max(worst.get(k, value), value)
+    ranked = sorted(worst.items(), key=lambda kv: kv[1], reverse=True)[:top]
+    return [(k * span, value) for k, value in ranked]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -548,7 +572,7 @@ def main() -> int:
                  "--nonblocking", "--format",
                  "raw" if args.profile.suffix == ".txt" else "flamegraph"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        gateways.commit_latency.clear()
+        gateways.clear_latency()
         probe = IngestProbe(metrics_port)
         cpu = CpuMeter({"ingest": [p.pid for p in ingests], "postgres": pg_pids(pg),
                         "mosquitto": [broker.process.pid] if broker.process else [],
@@ -587,10 +611,13 @@ def main() -> int:
         print(f"  CPU-cost estimate for {cores} idle cores: ceiling {idle_ceiling:,.0f} rows/s,"
               f" full path {idle_full:,.0f} readings/s = {idle_full / idle_ceiling:.1%}")
 
-        # phase 3
-        probe.start = probe.read()  # the drain after phase 2 belongs to no phase
-        gateways.commit_latency.clear()
-        gateways.ack_latency.clear()
+        # phase 3, once ingest and PostgreSQL are idle: the drain after phase 2, and the
+        # autovacuum and checkpoint it sets off, belong to no phase (bench/quiet.py)
+        waited = wait_quiet(lambda: [*(p.pid for p in ingests), *pg_processes(pg)],
+                            busy_cores=0.15)
+        print(f"(waited {waited:.0f} s for ingest and PostgreSQL to go quiet)")
+        probe.start = probe.read()
+        gateways.clear_latency()
         before = set(gateways.sent)
         sent = gateways.run_open_loop(latency_messages, args.latency_seconds, args.rate)
         gateways.wait_all()
@@ -603,6 +630,9 @@ def main() -> int:
                   f"{percentile(values, 0.99) * 1000:6.1f} ms   max "
                   f"{max(values, default=float('nan')) * 1000:6.1f} ms")
         probe.report()
+        print("  worst half-seconds of the phase (from its start: worst publish->commit): "
+              + ", ".join(f"{at:.1f} s: {worst * 1000:.0f} ms" for at, worst in
+                          worst_spans(gateways.sent_times, gateways.commit_latency, 0.5, 5)))
         rows_stored, distinct = count(pg.url)
         ok = gateways.sent == gateways.acked and rows_stored == distinct == len(gateways.sent)
         print(f"zero-loss check: {len(gateways.sent):,} published, {len(gateways.acked):,} "

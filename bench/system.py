@@ -56,6 +56,7 @@ import psycopg  # noqa: E402
 from ingest_module import load_ingest_bench  # noqa: E402 (bench/, beside this script)
 from pg_statements import SETTINGS as PG_STATEMENTS_SETTINGS  # noqa: E402 (bench/ too)
 from pg_statements import StatementMeter  # noqa: E402
+from quiet import pg_processes, wait_quiet  # noqa: E402
 from teardown import end_run  # noqa: E402
 
 from devstack.mosquitto import MosquittoBroker  # noqa: E402
@@ -89,6 +90,7 @@ class Step:
     wall_s: float
     # The fleet's traffic window (wall-clock start, end), when it reported one.
     window: tuple[float, float] | None = None
+    ingest_workers: int = 1
 
     @property
     def passed(self) -> bool:
@@ -160,12 +162,6 @@ class Processes:
         return points[-1][1]
 
 
-def pg_children(pg: PostgresServer) -> list[int]:
-    assert pg.process is not None
-    root = psutil.Process(pg.process.pid)
-    return [root.pid, *(c.pid for c in root.children(recursive=True))]
-
-
 def wait_log(path: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while text not in path.read_text(errors="replace"):
@@ -175,17 +171,11 @@ def wait_log(path: Path, text: str, process: subprocess.Popen[bytes], timeout: f
         time.sleep(0.1)
 
 
-def settle(ingest_pid: int, quiet_s: float = 3.0, timeout: float = 180.0) -> float:
-    """Wait until ingest is idle (under 10 % of a core for `quiet_s`): a previous step's backlog,
+def settle(ingest_pids: list[int]) -> float:
+    """Wait until ingest is idle (under 10 % of a core for 3 s): a previous step's backlog,
     resends included (which add no rows), has drained, so a step never pays for the one before
     it. Returns the seconds waited."""
-    started = time.monotonic()
-    process = psutil.Process(ingest_pid)
-    quiet = 0.0
-    while quiet < quiet_s and time.monotonic() - started < timeout:
-        busy = process.cpu_percent(interval=1.0)
-        quiet = quiet + 1.0 if busy < 10.0 else 0.0
-    return time.monotonic() - started
+    return wait_quiet(lambda: ingest_pids, busy_cores=0.1)
 
 
 def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg: PostgresServer,
@@ -257,7 +247,7 @@ def run_step(mix: Mix, rate: float, seconds: float, args: argparse.Namespace, pg
         cpu["fleet"] = report.cpu_s
         window = (start, end)
     return Step(mix, rate, report, error, cpu, {k: v / 2**20 for k, v in meter.peak.items()},
-                wall, window)
+                wall, window, args.ingest_workers)
 
 
 SYSTEM = ("ingest", "postgres", "mosquitto")
@@ -266,14 +256,14 @@ SYSTEM = ("ingest", "postgres", "mosquitto")
 def cpu_capacity(step: Step) -> float:
     """Readings/s the system side (ingest + PostgreSQL + Mosquitto, not the load generator)
     could carry on this machine's idle cores at this step's CPU cost per reading, bounded by
-    ingest's single GIL-bound process."""
+    ingest's GIL-bound processes (one core each at most)."""
     r = step.report
     if r is None or not r.readings_generated:
         return float("nan")
     per = {k: step.cpu_s[k] / r.readings_generated for k in SYSTEM}
     total = sum(per.values())
     cores = os.cpu_count() or 1
-    return min(1 / per["ingest"] if per["ingest"] else float("inf"),
+    return min(step.ingest_workers / per["ingest"] if per["ingest"] else float("inf"),
                cores / total if total else float("inf"))
 
 
@@ -302,6 +292,10 @@ def print_step(step: Step) -> None:
     print(f"      p90 {lat.p90_ms or float('nan'):.0f} ms, max {lat.max_ms or float('nan'):.0f} ms;"
           f" resent {r.resent_readings}; CPU-cost capacity of ingest+postgres+mosquitto on idle "
           f"cores: {cpu_capacity(step):,.0f} readings/s")
+    if r.latency_windows:
+        print("      p99 by when published: " + ", ".join(
+            f"{w.start_s:.0f}-{w.end_s:.0f} s {w.latency.p99_ms or float('nan'):.0f} ms"
+            for w in r.latency_windows))
 
 
 # Where a sample's stack goes: the first category whose marker is one of its frames' files or
@@ -399,6 +393,8 @@ def main() -> int:
                    help="simulated gateways per step at most (the rest is time compression); "
                    "default one per patient up to 10,000 for the virtual ward, 500 for the "
                    "caseload")
+    p.add_argument("--ingest-workers", type=int, default=1,
+                   help="ingest processes, each owning a share of the gateways (--workers)")
     p.add_argument("--connections", type=int, default=4, help="fleet MQTT connections")
     p.add_argument("--ceiling-rows", type=int, default=300_000)
     p.add_argument("--ingest-arg", action="append", default=[],
@@ -455,13 +451,19 @@ def main() -> int:
         print(f"raw COPY ceiling ({len(rows):,} rows, one connection): readings-shaped table "
               f"{one.rows_per_s:,.0f} rows/s; readings + reading_ids {two.rows_per_s:,.0f} rows/s")
 
-        ingest_log, api_log = work / "ingest.log", work / "api.log"
-        with open(ingest_log, "wb") as log:
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "vigil.cli", "ingest", "--database-url", pg.url,
-                 "--mqtt-url", broker.url, "--client-id", "bench-system-ingest",
-                 "--log-level", "WARNING", *args.ingest_arg], cwd=REPO, stdout=log,
-                stderr=log))
+        workers = args.ingest_workers
+        logs = [work / f"ingest-{w}.log" for w in range(workers)]
+        for w, log_path in enumerate(logs):
+            # As deployed for scale (deploy/): each worker owns a disjoint share of the
+            # gateways' topic buckets, with its own session, GIL and database connections.
+            with open(log_path, "wb") as log:
+                children.append(subprocess.Popen(
+                    [sys.executable, "-m", "vigil.cli", "ingest", "--database-url", pg.url,
+                     "--mqtt-url", broker.url, "--client-id", f"bench-system-ingest-{w}",
+                     "--worker", str(w), "--workers", str(workers),
+                     "--log-level", "WARNING", *args.ingest_arg], cwd=REPO, stdout=log,
+                    stderr=log))
+        api_log = work / "api.log"
         api_port = free_port()
         with open(api_log, "wb") as log:
             children.append(subprocess.Popen(
@@ -469,14 +471,15 @@ def main() -> int:
                  str(api_port), "--log-level", "WARNING"], cwd=REPO, stdout=log, stderr=log,
                 env={**os.environ, "VIGIL_JWT_SECRET": secrets.token_hex(32)}))
         time.sleep(3)  # ingest logs at WARNING: give it its connection and subscriptions
-        for child, log_path in zip(children, (ingest_log, api_log), strict=True):
+        for child, log_path in zip(children, [*logs, api_log], strict=True):
             if child.poll() is not None:
                 raise RuntimeError(log_path.read_text(errors="replace")[-2000:])
-        print(f"vigil ingest pid {children[0].pid} {' '.join(args.ingest_arg)}; "
-              f"vigil api pid {children[1].pid} "
+        ingest_pids = [c.pid for c in children[:workers]]
+        print(f"vigil ingest pid(s) {', '.join(map(str, ingest_pids))} "
+              f"{' '.join(args.ingest_arg)}; vigil api pid {children[-1].pid} "
               f"(probe {probe_api(api_port)})")
-        pids = {"ingest": [children[0].pid], "api": [children[1].pid],
-                "postgres": pg_children(pg),
+        pids = {"ingest": ingest_pids, "api": [children[-1].pid],
+                "postgres": pg_processes(pg),
                 "mosquitto": [broker.process.pid] if broker.process else []}
 
         best: dict[Mix, Step | None] = {}
@@ -493,7 +496,7 @@ def main() -> int:
                 if args.profile and not profiled and (rate >= args.profile_rate
                                                       or rate == rates[-1]):
                     profile, profiled = args.profile, True
-                waited = settle(children[0].pid)
+                waited = settle(ingest_pids)
                 if waited > 10:
                     print(f"  (waited {waited:.0f} s for the previous backlog to drain)")
                 step = run_step(mix, rate, args.step_seconds, args, pg, broker, pids, work, n,

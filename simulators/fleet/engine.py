@@ -205,6 +205,7 @@ class FleetRun:
         tally.duplicate_acks += outcome.duplicates
         tally.unknown_acks += outcome.unknown
         tally.latencies.extend(outcome.latencies)
+        tally.latency_sent.extend(outcome.sent)
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -308,7 +309,7 @@ class FleetRun:
                 self.network.close()
         from simulators.fleet.oracle import check_database
 
-        report = summarise(self, generated_at - started, drained_at - generated_at)
+        report = summarise(self, generated_at - started, drained_at - generated_at, started)
         report = report.model_copy(update={"cpu_s": cpu_s, "started_unix": wall_started})
         if config.database_url is not None:
             database, alerts = check_database(

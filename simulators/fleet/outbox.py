@@ -35,6 +35,7 @@ class AckOutcome:
     duplicates: int  # confirmations of readings already confirmed
     unknown: int  # ids this gateway never sent
     latencies: tuple[float, ...]  # publish -> ack seconds of the first confirmations
+    sent: tuple[float, ...] = ()  # their first publishes (monotonic), in the same order
 
 
 @dataclass
@@ -128,6 +129,7 @@ class GatewayOutbox:
     def ack(self, stored: Sequence[str], rejected: dict[str, str], now: float) -> AckOutcome:
         acked = duplicates = unknown = 0
         latencies: list[float] = []
+        sent: list[float] = []
         inflight, confirmed = self.inflight, self.confirmed
         for reading_id, reason in itertools.chain(zip(stored, itertools.repeat("")),
                                                   rejected.items()):
@@ -135,6 +137,7 @@ class GatewayOutbox:
             if pending is not None:
                 acked += 1
                 latencies.append(now - pending.first_sent)
+                sent.append(pending.first_sent)
                 confirmed.add(reading_id)
                 if reason:
                     self.rejected[reading_id] = reason
@@ -142,4 +145,4 @@ class GatewayOutbox:
                 duplicates += 1
             else:
                 unknown += 1
-        return AckOutcome(acked, duplicates, unknown, tuple(latencies))
+        return AckOutcome(acked, duplicates, unknown, tuple(latencies), tuple(sent))

@@ -38,6 +38,16 @@ class Latency(BaseModel):
         )
 
 
+class WindowLatency(BaseModel):
+    """Latency of the readings first published in [start_s, end_s) of the generating phase."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start_s: float
+    end_s: float
+    latency: Latency
+
+
 def percentile(ordered: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of already sorted values (no interpolation: a real sample)."""
     if not ordered:
@@ -108,6 +118,8 @@ class FleetReport(BaseModel):
     generated_per_s: float
     acked_per_s: float
     latency: Latency
+    # The same by when readings were first published: a start-up transient or a climb.
+    latency_windows: list[WindowLatency] = []
     # The fleet process's own CPU seconds while generating and draining (not its start-up,
     # enrolment or database check): what the load generator costs the machine it loads.
     cpu_s: float | None = None
@@ -146,6 +158,9 @@ class FleetReport(BaseModel):
             ("denied by broker", str(self.publishes_denied)),
             ("latency", f"p50 {ms(lat.p50_ms)}, p90 {ms(lat.p90_ms)}, p99 {ms(lat.p99_ms)}, "
                         f"max {ms(lat.max_ms)}"),
+            *((f"  {w.start_s:.0f}-{w.end_s:.0f} s", f"p50 {ms(w.latency.p50_ms)}, "
+               f"p99 {ms(w.latency.p99_ms)} ({w.latency.count} readings)")
+              for w in self.latency_windows),
             ("status / events", f"{self.statuses_published} / {self.events_published}"),
             ("generator CPU", "-" if self.cpu_s is None else
              f"{self.cpu_s:.2f} s ({self.cpu_s / max(1, self.readings_generated) * 1e6:.1f} us "

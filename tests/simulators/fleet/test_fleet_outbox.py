@@ -38,6 +38,7 @@ def test_first_ack_confirms_and_measures_latency() -> None:
     outcome = box.ack([items[0].id, items[1].id], {}, now=100.25)
     assert (outcome.acked, outcome.duplicates, outcome.unknown) == (2, 0, 0)
     assert outcome.latencies == pytest.approx((0.25, 0.25))
+    assert outcome.sent == (100.0, 100.0)
     assert set(box.inflight) == {items[2].id}
     assert box.depth == 1
 

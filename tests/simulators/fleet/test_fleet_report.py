@@ -12,6 +12,7 @@ from simulators.fleet.report import (
     Latency,
     percentile,
 )
+from simulators.fleet.tally import latency_windows
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,21 @@ def test_table_names_every_figure() -> None:
                  "p1 news2", "FAILED"):
         assert word in text
     assert FleetReport.model_validate_json(report().model_dump_json()) == report()
+
+
+def test_latency_windows_split_by_first_publish() -> None:
+    # Generation began at t=100 and lasted 9 s: windows [0, 3), [3, 6), [6, 9). A reading
+    # first published after generation ended (a resend of a late one) counts in the last.
+    latencies = [0.1, 0.2, 1.0, 2.0, 3.0, 0.5]
+    sent = [100.0, 102.9, 103.0, 105.0, 108.0, 111.0]
+    windows = latency_windows(latencies, sent, started=100.0, generating_s=9.0)
+    assert [(w.start_s, w.end_s) for w in windows] == [(0.0, 3.0), (3.0, 6.0), (6.0, 9.0)]
+    assert [w.latency.count for w in windows] == [2, 2, 2]
+    assert [w.latency.max_ms for w in windows] == pytest.approx([200.0, 2000.0, 3000.0])
+    assert latency_windows([], [], started=0.0, generating_s=0.0)[0].latency.count == 0
+
+
+def test_table_shows_latency_windows() -> None:
+    windows = latency_windows([0.1, 0.9], [0.0, 5.0], started=0.0, generating_s=6.0, parts=2)
+    text = report(latency_windows=windows).table()
+    assert "0-3 s" in text and "3-6 s" in text and "p99 900.0 ms (1 readings)" in text
