@@ -37,6 +37,7 @@ import psycopg  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
 from ingest import migrate, registry  # noqa: E402
 from ingest.alerting import AlertingHook, Sweeper  # noqa: E402
+from ingest.cli import tune_gc  # noqa: E402
 from ingest.db_cli import sync_metrics  # noqa: E402
 from ingest.decoding import decode_message  # noqa: E402
 from ingest.nhs import valid_nhs_number  # noqa: E402
@@ -111,6 +112,7 @@ def main() -> int:
         print(f"seeding {args.patients} patients twice ...", flush=True)
         pairs = seed(urls["plain"], args.patients, since)
         seed(urls["alerting"], args.patients, since)
+        tune_gc()  # the collector as `vigil ingest` runs it (its young generation dominated)
         print(f"generating {args.flushes} flushes of "
               f"{args.patients * args.seconds * 2} readings ...", flush=True)
         work = flushes(pairs, args.flushes, args.seconds, args.breaching, start)

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 GC_GEN0 = 20_000
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """Everything alive after start-up (modules, pydantic schemas, the metric catalogue) lives
     as long as the process: freeze it out of the collector's full scans, and collect the young
     generation less often. The vigil_ingest_gc_seconds histogram shows the effect."""
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     consumer = Consumer(settings, hook=AlertingHook() if settings.alerting else None)
     GcTimer(consumer.metrics).install()
-    _tune_gc()
+    tune_gc()
     sweeper = None
     if settings.sweep_interval_s > 0:
         sweeper = SweeperThread(settings.database_url, settings.sweep_interval_s)
