@@ -58,8 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
 # allocates a few objects per reading and frees them a batch later, so with 700 the collector
 # ran every few messages and promoted in-flight readings to older generations, whose scans
 # cost more: decoding 30k messages of 50 readings spent 2.1 s CPU in 2,640 collections at 700,
-# 7 ms in one at 20,000 (9.6 s -> 5.3 s in all).
-GC_GEN0 = 20_000
+# 7 ms in one at 20,000 (9.6 s -> 5.3 s in all). A collection scans what is alive, and under
+# load that is the decoded readings waiting for a writer (up to 2 x batch_readings of them, a
+# few objects each), so a threshold below that working set still collected every ~0.5 s and
+# scanned the whole backlog each time. Above it collections are rare (bench/ingest.py, 20 s
+# at full load, A/B pairs in one session: 20,000 -> 100,000 took 39-41 collections averaging
+# 47-54 ms down to one of ~100 ms, ingest CPU 29.6-31.9 -> 22.7-25.0 us a reading; with
+# alerting at 6 readings a message 70 collections + 6 older-generation ones, 2.1 s in all,
+# down to 5 of 88 ms, 69 -> 62 us a reading).
+GC_GEN0 = 100_000
 
 
 def tune_gc() -> None:
