@@ -6,11 +6,13 @@
         --profile var/ingest-profile.txt            # plus py-spy of ingest on the first step
     .venv/bin/python bench/system.py --mix virtual-ward --rates 2000,4000 --step-seconds 15 \\
         --all-steps --pg-statements 15              # plus PostgreSQL's top statements a step
+    .venv/bin/python bench/system.py --mix virtual-ward --ingest-workers 2   # scaled-out ingest
 
 What runs (all child processes we own, loopback, nothing else touched): PostgreSQL, Mosquitto
 (no persistence: the devstack default rewrites its store per message), `vigil ingest` (alerting
 and sweeper on, as deployed), `vigil api` (idle, answering a health probe: it is part of the
-co-located footprint), and `vigil sim fleet` as the load, in its own process.
+co-located footprint), and `vigil sim fleet` as the load, in its own process. With
+--ingest-workers N, N ingest processes each own a share of the topic buckets (deploy/).
 
 For each mix, a stepped search over readings/s: each step is a fresh fleet (own prefix, enrolled
 first in a separate process) generating at that rate for --step-seconds, then draining. A step

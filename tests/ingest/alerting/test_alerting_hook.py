@@ -13,11 +13,13 @@ from alerting_helpers import (
     events,
     pages,
     reading,
+    rows,
     series,
     set_rules,
     snapshot,
     write,
 )
+from ingest_helpers import Fleet
 
 from ingest.alerting import AlertingHook
 from vigil.messages import Origin
@@ -251,3 +253,36 @@ def test_the_pipelined_lock_reads_what_the_two_step_lock_reads(ward: Ward) -> No
         q = two_patients[pid]
         assert (p.rules, p.state, p.consciousness, p.consciousness_at, p.on_oxygen) == (
             q.rules, q.state, q.consciousness, q.consciousness_at, q.on_oxygen)
+
+
+def test_the_lock_creates_a_first_seen_patients_state_and_locks_everyone(
+        fleet: Fleet, ward: Ward) -> None:
+    """One patient has rule state (an earlier flush), the other is seen for the first time:
+    the lock finds the first, creates the second's row in its second trip, and holds both."""
+    from ingest.alerting import store
+
+    start = datetime.now(UTC) - timedelta(minutes=2)
+    write(ward, series(ward.device, Metric.SPO2, [97.0] * 3, start), AlertingHook())
+    other = fleet.devices[fleet.devices_of(fleet.gateways[1])[0]][0]
+    assert other != ward.patient_id
+
+    def stored_states() -> set[int]:
+        found = rows(ward.url, "SELECT patient_id FROM rule_state WHERE patient_id = ANY(%s)",
+                     [ward.patient_id, other])
+        return {r["patient_id"] for r in found}
+
+    assert stored_states() == {ward.patient_id}
+    with psycopg.connect(ward.url) as conn, conn.cursor() as cur:
+        patients, _ = store.lock_with_alerts(cur, [other, ward.patient_id, other])
+        assert patients.keys() == {ward.patient_id, other}
+        with psycopg.connect(ward.url, autocommit=True) as probe:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                probe.execute("SELECT 1 FROM rule_state WHERE patient_id = %s "
+                              "FOR UPDATE NOWAIT", (ward.patient_id,))
+            # The new row is not visible to others yet; creating it again waits for us.
+            probe.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                probe.execute("INSERT INTO rule_state (patient_id, state) VALUES (%s, '{}') "
+                              "ON CONFLICT (patient_id) DO NOTHING", (other,))
+        conn.commit()
+    assert stored_states() == {ward.patient_id, other}
