@@ -56,6 +56,7 @@ import httpx  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psycopg  # noqa: E402
 from ingest_module import load_ingest_bench  # noqa: E402 (bench/, beside this script)
+from quiet import pg_processes  # noqa: E402
 from teardown import end_run  # noqa: E402
 
 from api.security import hash_password  # noqa: E402
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.probe_rate:g}/s, SpO2 {PROBE_SPO2:g} % to a fresh patient each\n")
 
         assert pg.process is not None and broker.process is not None
-        groups = {"ingest": [p.pid for p in ingests], "postgres": bench_ingest.pg_pids(pg),
+        groups = {"ingest": [p.pid for p in ingests], "postgres": pg_processes(pg),
                   "api": [children[-1].pid], "mosquitto": [broker.process.pid],
                   "publisher": [os.getpid()]}
         results = []

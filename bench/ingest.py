@@ -389,22 +389,6 @@ class CpuMeter:
         return {name: self._cpu(pids) - self.start[name] for name, pids in self.groups.items()}
 
 
-def pg_pids(pg: PostgresServer) -> list[int]:
-    """The postmaster and its children (backends, WAL writer, checkpointer...)."""
-    assert pg.process is not None
-    root = pg.process.pid
-    pids = [root]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if ppid == root:
-                pids.append(int(entry.name))
-    return pids
-
-
 class IngestProbe:
     """Reads ingest's own Prometheus histograms, to split publish->commit into its parts."""
 
@@ -574,7 +558,7 @@ def main() -> int:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         gateways.clear_latency()
         probe = IngestProbe(metrics_port)
-        cpu = CpuMeter({"ingest": [p.pid for p in ingests], "postgres": pg_pids(pg),
+        cpu = CpuMeter({"ingest": [p.pid for p in ingests], "postgres": pg_processes(pg),
                         "mosquitto": [broker.process.pid] if broker.process else [],
                         "publisher": [os.getpid()]})
         before = set(gateways.sent)
