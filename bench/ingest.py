@@ -482,14 +482,22 @@ def main() -> int:
                    help="extra `vigil ingest` argument (repeatable)")
     p.add_argument("--profile", type=Path,
                    help="record the ingest process with py-spy into this SVG")
+    p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra PostgreSQL server setting for an experiment (repeatable), e.g. "
+                   "--pg-setting synchronous_commit=off to see what commit flushes cost; the "
+                   "summary names them, as such a run is not the shipped configuration")
     p.add_argument("--keep", action="store_true",
                    help="keep the work dir (database, broker store, logs) afterwards")
     args = p.parse_args()
+    for setting in args.pg_setting:
+        if "=" not in setting:
+            p.error(f"--pg-setting {setting!r}: expected NAME=VALUE")
 
     assert fast_reading_id("AA", "spo2", datetime(2026, 1, 1, tzinfo=UTC), 3) == reading_id(
         "AA", Metric.SPO2, datetime(2026, 1, 1, tzinfo=UTC), 3)
     work = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-    pg = PostgresServer(work / "pg")
+    pg = PostgresServer(work / "pg", settings=dict(
+        setting.split("=", 1) for setting in args.pg_setting))
     # Persistence as in deploy/mosquitto.conf (periodic autosave). The devstack default saves
     # on every change, which is right for crash tests and ruinous for throughput.
     broker = MosquittoBroker(work / "mqtt", max_inflight=1000, max_queued=10_000_000,
@@ -628,7 +636,9 @@ def main() -> int:
         print(f"summary: ceiling {one_table:,.0f} rows/s; full path {full:,.0f} readings/s "
               f"({full / one_table:.1%}); p99 publish->commit at {args.rate:,.0f}/s "
               f"{percentile(gateways.commit_latency, 0.99) * 1000:.0f} ms; "
-              f"{'zero loss' if ok else 'LOSS OR DUPLICATES'}")
+              f"{'zero loss' if ok else 'LOSS OR DUPLICATES'}"
+              + (f" (EXPERIMENT, PostgreSQL with {', '.join(args.pg_setting)})"
+                 if args.pg_setting else ""))
         return 0
     finally:
         end_run(ingests, [broker, pg], work, args.keep)
