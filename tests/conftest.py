@@ -3,6 +3,7 @@ databases and throwaway brokers for tests that need to break them."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ from hypothesis import settings
 
 from devstack.mosquitto import MosquittoBroker
 from devstack.postgres import PostgresServer
+
+# Helpers shared by several test folders (vigil_stack.py) live here, beside this file.
+sys.path.insert(0, str(Path(__file__).parent))
 
 # Shared, noisy machines: hypothesis must judge behaviour, never speed.
 settings.register_profile("vigil", deadline=None, max_examples=100)

@@ -1,24 +1,20 @@
 """The whole system for fault tests: Mosquitto, `vigil ingest` (a subprocess we may SIGKILL and
-restart with the same MQTT session), PostgreSQL, and a simulated fleet or a raw gateway client.
+restart with the same MQTT session: tests/vigil_stack.py), PostgreSQL, and a simulated fleet or
+a raw gateway client.
 
 Every process here is started by the test and stopped or killed by its own PID."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
+from vigil_stack import Ingest
 
 from simulators.fleet.config import FleetConfig
 from simulators.fleet.engine import FleetRun
@@ -27,61 +23,8 @@ from simulators.fleet.report import FleetReport
 from vigil.messages import Ack
 from vigil.topics import Channel, topic
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Ingest:
-    """`vigil ingest` as deployed, with a stable client id so a restart resumes the broker's
-    persistent session (what was delivered to a killed process but never acked comes again)."""
-
-    def __init__(self, database_url: str, mqtt_url: str, log: Path, migrate: bool = True
-                 ) -> None:
-        self.args = [sys.executable, "-m", "vigil.cli", "ingest", "--database-url",
-                     database_url, "--mqtt-url", mqtt_url, "--batch-delay-ms", "20",
-                     "--client-id", f"sys-ingest-{uuid.uuid4().hex[:8]}",
-                     "--session-expiry-s", "600", *(["--migrate"] if migrate else [])]
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        mark = self.log.stat().st_size if self.log.exists() else 0
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(self.args, cwd=REPO, stdout=out, stderr=out,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + timeout
-        while "connected to broker" not in self.log.read_text(errors="replace")[mark:]:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"vigil ingest did not start:\n{self.tail()}")
-            time.sleep(0.05)
-        time.sleep(0.3)  # its subscriptions granted
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, sig)
-
-    def kill(self) -> int:
-        assert self.process is not None
-        self.process.kill()
-        code = self.process.wait(20)
-        self.process = None
-        return code
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGCONT)  # in case a test left it stopped
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+__all__ = ["FleetThread", "Ingest", "RawGateway", "assert_fleet_oracle", "dead_letter_reasons",
+           "stored_ids", "wait_for"]
 
 
 class FleetThread:

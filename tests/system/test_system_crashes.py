@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import psycopg
-from conftest import System, quick_broker
 from system_stack import FleetThread, Ingest, assert_fleet_oracle
+from vigil_stack import Stack, quick_broker
 
 from devstack.postgres import PostgresServer
 from simulators.fleet.config import FleetConfig
@@ -29,7 +29,7 @@ def count_rows(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_ingest_sigkill_before_commit_loses_and_doubles_nothing(system: System) -> None:
+def test_ingest_sigkill_before_commit_loses_and_doubles_nothing(system: Stack) -> None:
     config = FleetConfig(mqtt_url=system.mqtt_url, gateways=5, devices_per_gateway=1, rate=100,
                          duration_s=10, prefix="kill", values="flat", ack_timeout_s=4,
                          database_url=system.database_url, alert_settle_s=0, drain_s=90)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from conftest import System
 from system_stack import FleetThread, assert_fleet_oracle
+from vigil_stack import Stack
 
 from simulators.fleet.config import ConnectionMode, FleetConfig
 
@@ -48,7 +48,7 @@ duration = "6s"
 """
 
 
-def test_gateway_offline_for_a_day_reconnects_with_its_backlog(system: System,
+def test_gateway_offline_for_a_day_reconnects_with_its_backlog(system: Stack,
                                                                tmp_path: Path) -> None:
     path = tmp_path / "day.toml"
     path.write_text(SCENARIO)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from conftest import System
 from system_stack import RawGateway, dead_letter_reasons, stored_ids, wait_for
+from vigil_stack import Stack
 
 from simulators.fleet.config import FleetConfig
 from simulators.fleet.engine import FleetRun
@@ -47,7 +47,7 @@ def alerts_of(url: str, gateway: str) -> list[tuple[str, bool]]:
             "AND a.rule_key LIKE 'threshold:%%'", (gateway,))]
 
 
-def test_duplicated_reordered_and_skewed_delivery(system: System) -> None:
+def test_duplicated_reordered_and_skewed_delivery(system: Stack) -> None:
     run = FleetRun(FleetConfig(mqtt_url=system.mqtt_url, gateways=3, devices_per_gateway=1,
                                prefix="deliv", values="flat"))
     enrol_fleet(system.database_url, run.roster)

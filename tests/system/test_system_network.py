@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import time
 
-from conftest import System
 from system_stack import FleetThread, assert_fleet_oracle
+from vigil_stack import Stack
 
 from devstack.netproxy import NetProxy
 from simulators.fleet.config import FleetConfig
 
 
-def test_cuts_resets_and_latency_between_gateways_and_broker(system: System) -> None:
+def test_cuts_resets_and_latency_between_gateways_and_broker(system: Stack) -> None:
     proxy = NetProxy(upstream_port=system.broker.port)
     proxy.start()
     try:

@@ -12,7 +12,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from conftest import System
 from system_stack import (
     FleetThread,
     RawGateway,
@@ -21,6 +20,7 @@ from system_stack import (
     stored_ids,
     wait_for,
 )
+from vigil_stack import Stack
 
 from simulators.fleet.config import FleetConfig
 from simulators.fleet.engine import FleetRun
@@ -64,7 +64,7 @@ def hostile_payloads(own: str, own_device: str, victim_gateway: str, victim_devi
     ]
 
 
-def test_hostile_payload_storm_from_one_gateway_while_others_flow(system: System) -> None:
+def test_hostile_payload_storm_from_one_gateway_while_others_flow(system: Stack) -> None:
     config = FleetConfig(mqtt_url=system.mqtt_url, gateways=4, devices_per_gateway=1,
                          rate=150, duration_s=8, prefix="calm", values="flat",
                          database_url=system.database_url, alert_settle_s=0, drain_s=60)
