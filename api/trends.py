@@ -7,16 +7,16 @@ and day-multiple buckets; on plain PostgreSQL the same buckets are computed from
 query time, from the (patient_id, metric, measured_at) INCLUDE (value) index alone.
 
 Cost (bench/api.py: 30 days of SpO2 at one a minute = 720 hourly buckets from 43,200 rows): rows
-come back as plain tuples; `series()` (the dashboard) makes them pydantic models once, and the
-route serialises the series itself rather than through FastAPI's response_model pass (which
-dumps the model to dicts, validates them again and encodes with json.dumps); the mean is
-sum / count, which is exactly what avg(float8) computes (its final function divides the same
-running sum by the same count) without avg's running sum of squares.
+come back as plain tuples; `query(...).model()` (the dashboard) makes them pydantic models
+once, and the route serialises the series itself rather than through FastAPI's response_model
+pass (which dumps the model to dicts, validates them again and encodes with json.dumps); the
+mean is sum / count, which is exactly what avg(float8) computes (its final function divides the
+same running sum by the same count) without avg's running sum of squares.
 
 The route's JSON (`query(...).json()`) skips the per-bucket models: bucket rows come from a
 binary cursor (no text parsing of 721 timestamps) and become JSON through pydantic-core's own
 serialiser, spliced into the envelope pydantic dumps, so the bytes are exactly what
-`series(...).model_dump_json()` gives (tests/api/test_api_trend_json.py checks that, with
+`query(...).model().model_dump_json()` gives (tests/api/test_api_trend_json.py checks that, with
 hypothesis). The bucket query is never prepared (see _buckets: the generic plan sorts all rows).
 bench/api.py, CPU per 30-day trend request, API + PostgreSQL: ~10 + ~19 ms -> ~6.5 + ~14 ms.
 
@@ -238,19 +238,3 @@ async def query(
     return Trend(patient_id=patient_id, metric=metric, since=aligned, until=until,
                  resolution=_resolution_of(width), bucket_seconds=width, source=source,
                  points=[], rows=rows, truncated=False)
-
-
-async def series(
-    conn: Connection,
-    *,
-    patient_id: int,
-    metric: Metric,
-    since: datetime,
-    until: datetime,
-    resolution: Resolution,
-    max_points: int,
-    rollups: frozenset[str],
-) -> ReadingSeries:
-    trend = await query(conn, patient_id=patient_id, metric=metric, since=since, until=until,
-                        resolution=resolution, max_points=max_points, rollups=rollups)
-    return trend.model()

@@ -2,7 +2,7 @@
 trend charts, alert history).
 
 Monitoring status is the API's own `api.status.patient_status` (the same freshness rules as
-`GET /patients/{id}/status`); trends are the API's `api.trends.series`; the patient is
+`GET /patients/{id}/status`); trends are the API's `api.trends.query`; the patient is
 resolved through the API's scope, so a patient of another team is a 404 here too.
 """
 
@@ -158,9 +158,10 @@ async def _chart(conn: Connection, request: Request, patient_id: int, metric: Me
                  zone: ZoneInfo) -> dict[str, Any]:
     count = await queries.reading_count(conn, patient_id, metric, since, until)
     resolution = Resolution.RAW if count <= RAW_LIMIT else Resolution.AUTO
-    series = await trends.series(conn, patient_id=patient_id, metric=metric, since=since,
-                                 until=until, resolution=resolution, max_points=MAX_BUCKETS,
-                                 rollups=await _rollups(conn, request))
+    trend = await trends.query(conn, patient_id=patient_id, metric=metric, since=since,
+                               until=until, resolution=resolution, max_points=MAX_BUCKETS,
+                               rollups=await _rollups(conn, request))
+    series = trend.model()
     width = timedelta(seconds=series.bucket_seconds or 0)
     rule = ruleset.thresholds.get(metric)
     thresholds = [charts.Threshold(limit.op, limit.value, limit.severity.value)

@@ -72,7 +72,7 @@ async def _series_json(url: str, patient: int, resolution: Resolution,
         args = {"patient_id": patient, "metric": Metric.PULSE_RATE, "since": since,
                 "until": until, "resolution": resolution, "max_points": 1000,
                 "rollups": frozenset[str]()}
-        model = await trends.series(conn, **args)  # type: ignore[arg-type]
+        model = (await trends.query(conn, **args)).model()  # type: ignore[arg-type]
         fast = await trends.query(conn, **args)  # type: ignore[arg-type]
         return fast.json(), model.model_dump_json().encode()
 
