@@ -17,7 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from fleet_stack import Ingest, Stack, quick_broker, reading_ids, stop_quietly
+from fleet_stack import Ingest, Stack, next_note, quick_broker, reading_ids, stop_quietly
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.fleet.cli import main
@@ -30,14 +30,6 @@ from simulators.fleet.report import FleetReport
 from simulators.fleet.transport import Endpoint, Link, Note
 from vigil.metrics import CATALOGUE, Metric
 from vigil.topics import Channel, topic
-
-
-def next_note(network: Network, notes: queue.SimpleQueue[Note], timeout: float = 10) -> Note:
-    deadline = time.monotonic() + timeout
-    while notes.empty():
-        assert time.monotonic() < deadline, "no news from the broker"
-        network.poll(0.01)
-    return notes.get_nowait()
 
 
 def generated_ids(run: FleetRun) -> set[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from fleet_stack import quick_broker, stop_quietly
+from fleet_stack import next_note, quick_broker, stop_quietly
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devstack.mosquitto import MosquittoBroker
@@ -66,14 +66,6 @@ def connected_link(port: int, notes: queue.SimpleQueue[Note], keepalive_s: int =
     assert next_note(network, notes).kind == "connected"
     link.connected = True
     return link, network
-
-
-def next_note(network: Network, notes: queue.SimpleQueue[Note], timeout: float = 10) -> Note:
-    deadline = time.monotonic() + timeout
-    while notes.empty():
-        assert time.monotonic() < deadline, "no news from the broker"
-        network.poll(0.01)
-    return notes.get_nowait()
 
 
 def settle(network: Network, link: Link, timeout: float = 10) -> None:
