@@ -131,7 +131,9 @@ class StateCache:
 def lock_patients(cur: psycopg.Cursor[Any], patient_ids: Sequence[int], *,
                   skip_locked: bool = False, cache: StateCache | None = None
                   ) -> dict[int, PatientRules]:
-    """Lock the patients' rule state (creating it on first use) and read their rules."""
+    """Lock the patients' rule state (creating it on first use) and read their rules. Rows
+    are created up front here, unlike lock_with_alerts: with SKIP LOCKED (the sweeper) a
+    patient missing from the result may be locked by someone else rather than new."""
     ids = sorted(set(patient_ids))
     if not ids:
         return {}
